@@ -1,0 +1,94 @@
+"""Raw splits (pandas frames) from the sources a spec names: a built-in pinned dataset, local
+files, or a Hugging Face hub dataset. Splits a source lacks are held out of train, seeded by the
+spec's ``split.seed`` so that every trial of a study sees the same rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from polytask.errors import Problem, StudyError
+from polytask.spec import BuiltinSource, DataSpec, FilesSource, HubSource
+
+SPLITS = ("train", "validation", "test")
+
+
+def load_splits(data: DataSpec) -> dict[str, pd.DataFrame]:
+    """``{"train": ..., "validation": ..., "test": ...}`` ("test" absent when the source has
+    none and ``split.test`` is 0), each limited to ``max_examples``."""
+    source = data.source
+    if isinstance(source, BuiltinSource):
+        from polytask.data import rotten_tomatoes
+
+        given = {"train": rotten_tomatoes.load()}
+    elif isinstance(source, FilesSource):
+        given = _load_files(source)
+    else:
+        given = _load_hub(source)
+    splits = _hold_out(given, data)
+    for name, limit in data.max_examples.model_dump().items():
+        if limit is not None and name in splits and len(splits[name]) > limit:
+            splits[name] = splits[name].sample(n=limit, random_state=data.split.seed).sort_index()
+    return {name: frame.reset_index(drop=True) for name, frame in splits.items()}
+
+
+def _hold_out(given: dict[str, pd.DataFrame], data: DataSpec) -> dict[str, pd.DataFrame]:
+    train = given["train"]
+    wanted = [s for s in ("validation", "test") if s not in given and (s == "validation" or data.split.test > 0)]
+    if not wanted:
+        return dict(given)
+    order = np.random.default_rng(data.split.seed).permutation(len(train))
+    splits = {k: v for k, v in given.items() if k != "train"}
+    start = 0
+    for name in wanted:
+        size = int(round(len(train) * getattr(data.split, name)))
+        splits[name] = train.iloc[np.sort(order[start : start + size])]
+        start += size
+    splits["train"] = train.iloc[np.sort(order[start:])]
+    return {s: splits[s] for s in SPLITS if s in splits}
+
+
+def _load_files(source: FilesSource) -> dict[str, pd.DataFrame]:
+    import datasets
+
+    files = {s: getattr(source, s) for s in SPLITS if getattr(source, s) is not None}
+    problems = [
+        Problem(f"data.source.{s}", f"no such file: {path}; give a path relative to the spec file or an absolute one")
+        for s, path in files.items()
+        if not Path(path).is_file()
+    ]
+    if problems:
+        raise StudyError(problems)
+    formats = {s: source.format or _format_of(path) for s, path in files.items()}
+    unknown = [Problem(f"data.source.{s}", f"cannot tell the format of {files[s]}; set data.source.format to csv, json or parquet") for s, f in formats.items() if f is None]
+    if unknown:
+        raise StudyError(unknown)
+    if len(set(formats.values())) > 1:
+        raise StudyError([Problem("data.source.format", f"the split files mix formats {formats}; use one format")])
+    builder = next(iter(formats.values()))
+    loaded = datasets.load_dataset(builder, data_files=files)
+    return {s: loaded[s].to_pandas() for s in files}
+
+
+def _format_of(path: str) -> str | None:
+    suffixes = "".join(Path(path).suffixes).lower()
+    for fmt, endings in (("csv", (".csv", ".csv.gz", ".csv.bz2")), ("json", (".json", ".jsonl", ".json.gz", ".jsonl.gz")), ("parquet", (".parquet",))):
+        if suffixes.endswith(endings):
+            return fmt
+    return None
+
+
+def _load_hub(source: HubSource) -> dict[str, pd.DataFrame]:
+    import datasets
+
+    wanted = {"train": source.train_split, "validation": source.validation_split, "test": source.test_split}
+    try:
+        loaded = datasets.load_dataset(source.name, source.config, revision=source.revision)
+    except Exception as exc:  # the hub raises many kinds: offline, not found, gated
+        raise StudyError([Problem("data.source.name", f"cannot load hub dataset '{source.name}': {exc}. Where the hub cannot be reached, export the data to files and use kind: files")]) from None
+    missing = [Problem(f"data.source.{k}_split", f"hub dataset '{source.name}' has no split '{v}' (it has {sorted(loaded)})") for k, v in wanted.items() if v is not None and v not in loaded and k == "train"]
+    if missing:
+        raise StudyError(missing)
+    return {k: loaded[v].to_pandas() for k, v in wanted.items() if v is not None and v in loaded}

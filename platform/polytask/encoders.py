@@ -1,0 +1,103 @@
+"""Encoders and their tokenizers: a transformers ``AutoModel`` (pinned, local or hub) or a small
+random BERT, pooled to one feature vector per text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from polytask.artifacts import ARTIFACTS, fetch
+from polytask.spec import PretrainedEncoder, RandomEncoder
+
+SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
+
+
+def resolve_pretrained(name: str) -> str:
+    """A pinned artifact name -> its cached folder; a local folder -> itself; else a hub id."""
+    if name in ARTIFACTS:
+        return str(fetch(name))
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser().resolve())
+    return name
+
+
+def load_tokenizer(spec: PretrainedEncoder | RandomEncoder, train_texts: list[str]):
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    if isinstance(spec, PretrainedEncoder):
+        return AutoTokenizer.from_pretrained(resolve_pretrained(spec.name))
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=spec.vocab_size, special_tokens=list(SPECIAL_TOKENS.values()), show_progress=False)
+    tokenizer.train_from_iterator(train_texts, trainer=trainer)
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+
+
+def build_backbone(spec: PretrainedEncoder | RandomEncoder, vocab_size: int, pad_id: int) -> nn.Module:
+    from transformers import AutoModel, BertConfig, BertModel
+
+    if isinstance(spec, PretrainedEncoder):
+        return AutoModel.from_pretrained(resolve_pretrained(spec.name))
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=spec.hidden_size,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        intermediate_size=spec.intermediate_size,
+        max_position_embeddings=spec.max_length,
+        pad_token_id=pad_id,
+    )
+    return BertModel(config)
+
+
+class TextEncoder(nn.Module):
+    """A transformers encoder pooled to ``[B, hidden]``, with all but its top
+    ``trainable_layers`` layers (and the embeddings) frozen when that is set."""
+
+    def __init__(self, backbone: nn.Module, pooling: str = "mean", trainable_layers: int | None = None) -> None:
+        super().__init__()
+        if getattr(backbone, "pooler", None) is not None:
+            backbone.pooler = None  # the [CLS] dense+tanh pooler is unused: we pool ourselves
+        self.backbone = backbone
+        self.pooling = pooling
+        self.output_dim = backbone.config.hidden_size
+        if trainable_layers is not None:
+            layers = transformer_layers(backbone)
+            if trainable_layers > len(layers):
+                raise ValueError(f"trainable_layers={trainable_layers} but the encoder has {len(layers)} layers")
+            backbone.requires_grad_(False)
+            for layer in list(layers)[len(layers) - trainable_layers :]:
+                layer.requires_grad_(True)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+def transformer_layers(backbone: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks: the ModuleList as long as the config's layer count
+    (``encoder.layer`` in BERT/RoBERTa, ``transformer.layer`` in DistilBERT, ...)."""
+    count = backbone.config.num_hidden_layers
+    for module in backbone.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == count:
+            return module
+    raise ValueError(f"cannot find the {count} transformer layers of {type(backbone).__name__}; set trainable_layers: null")
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}

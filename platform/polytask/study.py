@@ -1,0 +1,147 @@
+"""Run a whole study: check everything, prepare the data once, run every trial through one Ray
+Tune run, then write and print the comparison.
+
+    spec --(checks, data)--> PreparedData --(ray.put)--> trials (Tune + StudySearcher)
+         --(MLflow runs)--> report.write_report -> comparison.md/.csv, front.png, terminal table
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from polytask.data import PreparedData, check_frames, load_splits, prepare_data
+from polytask.encoders import load_tokenizer
+from polytask.errors import Problem, StudyError
+from polytask.spec import StudySpec
+from polytask.tracking import Tracking, start_study
+
+RESULT_FILES = ("study.json", "spec.yaml", "comparison.md", "comparison.csv", "trials.csv", "front.png")
+
+
+@dataclass
+class StudyResult:
+    output: Path
+    tracking: Tracking
+    comparison: object  # polytask.report.Comparison
+
+
+def prepare(spec: StudySpec) -> PreparedData:
+    """Load, check and tokenise the study's data; raises StudyError naming each bad field/row."""
+    frames = load_splits(spec.data)
+    problems = check_frames(spec, frames)
+    if problems:
+        raise StudyError(problems)
+    tokenizer = load_tokenizer(spec.encoder, frames["train"][spec.data.text_column].astype(str).tolist())
+    return prepare_data(spec, frames, tokenizer)
+
+
+def check_output(output: Path, overwrite: bool) -> None:
+    if (output / "study.json").exists() and not overwrite:
+        raise StudyError([Problem("output", f"{output} already holds the results of a study; pass --overwrite to replace them (earlier MLflow runs are kept) or choose another folder with --output")])
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        probe = output / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise StudyError([Problem("output", f"cannot write to {output}: {exc.strerror}; choose a writable folder with --output")]) from None
+    if overwrite:
+        shutil.rmtree(output / "tune", ignore_errors=True)
+        for name in RESULT_FILES:
+            (output / name).unlink(missing_ok=True)
+
+
+def run_study(spec: StudySpec, output: Path | None = None, address: str | None = None, overwrite: bool = False, console: Console | None = None, verbose: bool = False) -> StudyResult:
+    import ray
+    from ray import tune
+
+    from polytask.progress import StudyProgress
+    from polytask.report import print_table, write_report
+    from polytask.search import StudySearcher, objective_metrics
+    from polytask.trial import StudyContext, run_trial
+
+    console = console or Console()
+    # Tune warns on every forced experiment snapshot (one per checkpoint with num_to_keep set).
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    output = (output or spec.output_dir()).resolve()
+    check_output(output, overwrite)
+    with console.status("Preparing data (load, check, tokenise)..."):
+        data = prepare(spec)
+    sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits.items())
+    console.print(f"Data: {sizes} rows; tasks {', '.join(f'{t.name} ({len(t.classes)} classes)' for t in data.tasks)}")
+
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=verbose, logging_level="WARNING")
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise StudyError([Problem("--address", f"cannot connect to Ray at {address!r}: {exc}")]) from None
+    try:
+        _check_resources(spec, ray.cluster_resources())
+        tracking = start_study(spec, output)
+        tracking.save(output)
+        (output / "spec.yaml").write_text(spec.to_yaml())
+        searcher = StudySearcher(spec)
+        primary_val = [m.replace("best/", "", 1) for m in objective_metrics(spec)[0]]
+        progress = StudyProgress(searcher.total, primary_val, spec.training.epochs, console)
+        console.print(f"Study '{spec.name}': {searcher.total} trials; MLflow {tracking.uri} (run {tracking.parent_run_id[:8]}); output {output}")
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, context=StudyContext(spec, data, tracking)),
+            {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+        )
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                num_samples=searcher.total,
+                reuse_actors=True,
+                max_concurrent_trials=spec.execution.max_concurrent_trials,
+            ),
+            run_config=tune.RunConfig(
+                name=spec.name,
+                storage_path=str(output / "tune"),
+                failure_config=tune.FailureConfig(max_failures=spec.execution.max_retries),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                callbacks=[progress],
+                verbose=0,
+            ),
+        )
+        try:
+            tuner.fit()
+        except KeyboardInterrupt:
+            _end_parent(tracking, "KILLED")
+            raise
+        comparison = write_report(spec, tracking, output)
+        finished = int((comparison.trials["status"] == "FINISHED").sum()) if len(comparison.trials) else 0
+        _end_parent(tracking, "FINISHED" if finished else "FAILED", finished=finished, total=searcher.total)
+        print_table(comparison, spec, console)
+        console.print(f"Report: {output / 'comparison.md'}   MLflow UI: polytask ui {output}")
+        return StudyResult(output, tracking, comparison)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _check_resources(spec: StudySpec, cluster: dict[str, float]) -> None:
+    problems = []
+    cpus, gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
+    if spec.resources.cpu > cpus:
+        problems.append(Problem("resources.cpu", f"a trial asks for {spec.resources.cpu} CPUs but the Ray cluster has {cpus:g}; lower it"))
+    if spec.resources.gpu > gpus:
+        problems.append(Problem("resources.gpu", f"a trial asks for {spec.resources.gpu} GPUs but the Ray cluster has {gpus:g}; set resources.gpu: 0 or run on a cluster with GPUs"))
+    if problems:
+        raise StudyError(problems)
+
+
+def _end_parent(tracking: Tracking, status: str, **counts: int) -> None:
+    from polytask.tracking import client, retrying
+
+    mlflow = client(tracking.uri)
+    for key, value in counts.items():
+        retrying(lambda: mlflow.log_metric(tracking.parent_run_id, f"trials/{key}", value))
+    retrying(lambda: mlflow.set_terminated(tracking.parent_run_id, status=status))

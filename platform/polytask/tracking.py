@@ -1,0 +1,144 @@
+"""MLflow: one parent run per study, one nested run per trial, metrics logged in batches.
+
+The driver opens the experiment and the parent run; each trial opens (or, when Tune retries it,
+re-opens) its own nested run, found by the tag ``polytask.trial_id``, so a retried trial keeps
+one run instead of leaving a dead one behind. Writes are retried with back-off: a SQLite store
+shared by concurrent trials answers "database is locked" now and then, and a tracking server
+may restart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from polytask.spec import StudySpec
+
+T = TypeVar("T")
+PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
+METRIC_BATCH = 1000  # and of metrics
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where a study's runs live; saved as ``study.json`` in the output folder."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+    study: str
+
+    def save(self, output: Path) -> None:
+        (output / "study.json").write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, output: Path) -> Tracking:
+        return cls(**json.loads((output / "study.json").read_text()))
+
+
+def default_uri(output: Path) -> str:
+    return f"sqlite:///{output / 'mlflow.db'}"
+
+
+def client(uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def retrying(call: Callable[[], T], attempts: int = 8, first_delay: float = 0.25) -> T:
+    delay = first_delay
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:  # MLflow wraps SQLite and HTTP failures in several types
+            transient = "locked" in str(exc) or "Connection" in type(exc).__name__ or "503" in str(exc) or "timed out" in str(exc)
+            if not transient or attempt == attempts - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def start_study(spec: StudySpec, output: Path) -> Tracking:
+    """Create (or reuse) the experiment and open the study's parent run."""
+    uri = spec.tracking.uri or default_uri(output)
+    mlflow = client(uri)
+    name = spec.tracking.experiment or spec.name
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is None:
+        artifacts = (output / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+    else:
+        experiment_id = experiment.experiment_id
+    run = mlflow.create_run(experiment_id, run_name=spec.name, tags={"polytask.study": spec.name, "polytask.kind": "study"})
+    params = {
+        "tasks": ",".join(spec.task_names),
+        "candidates": ",".join(c.label for c in spec.candidates),
+        "seeds": ",".join(map(str, spec.seeds)),
+        "encoder": getattr(spec.encoder, "name", spec.encoder.kind),
+        "sharing": spec.sharing.name,
+    }
+    log_params(mlflow, run.info.run_id, params)
+    mlflow.log_text(run.info.run_id, spec.to_yaml(), "spec.yaml")
+    return Tracking(uri=uri, experiment_id=experiment_id, parent_run_id=run.info.run_id, study=spec.name)
+
+
+def log_params(mlflow, run_id: str, params: dict[str, Any]) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for start in range(0, len(items), PARAM_BATCH):
+        retrying(lambda: mlflow.log_batch(run_id, params=items[start : start + PARAM_BATCH]))
+
+
+class TrialRun:
+    """The nested MLflow run of one Tune trial. Metrics are buffered and sent in batches."""
+
+    def __init__(self, tracking: Tracking, run_id: str) -> None:
+        self.tracking = tracking
+        self.run_id = run_id
+        self.mlflow = client(tracking.uri)
+        self._buffer: list[Any] = []
+
+    @classmethod
+    def open(cls, tracking: Tracking, trial_id: str, run_name: str, tags: dict[str, str], params: dict[str, Any]) -> TrialRun:
+        mlflow = client(tracking.uri)
+        found = retrying(lambda: mlflow.search_runs(
+            [tracking.experiment_id],
+            filter_string=f"tags.`polytask.trial_id` = '{trial_id}' and tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'",
+            max_results=1,
+        ))
+        if found:  # a retry of this trial: continue its run
+            run_id = found[0].info.run_id
+            retrying(lambda: mlflow.update_run(run_id, status="RUNNING"))
+            return cls(tracking, run_id)
+        all_tags = {**tags, "mlflow.parentRunId": tracking.parent_run_id, "polytask.trial_id": trial_id, "polytask.study": tracking.study}
+        run = retrying(lambda: mlflow.create_run(tracking.experiment_id, run_name=run_name, tags=all_tags))
+        log_params(mlflow, run.info.run_id, params)
+        return cls(tracking, run.info.run_id)
+
+    def log(self, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._buffer += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
+
+    def flush(self) -> None:
+        while self._buffer:
+            chunk = self._buffer[:METRIC_BATCH]
+            retrying(lambda: self.mlflow.log_batch(self.run_id, metrics=chunk))
+            del self._buffer[:METRIC_BATCH]
+
+    def finish(self, status: str, **tags: str) -> None:
+        from mlflow.entities import RunTag
+
+        self.flush()
+        if tags:
+            retrying(lambda: self.mlflow.log_batch(self.run_id, tags=[RunTag(f"polytask.{k}", str(v)[:5000]) for k, v in tags.items()]))
+        retrying(lambda: self.mlflow.set_terminated(self.run_id, status=status))

@@ -1,0 +1,258 @@
+"""The training loop of one trial: one readable loop for every strategy.
+
+    batch -> model -> per-task losses (missing labels masked) -> weighting strategy
+          -> gradients (gradients.backward) -> optimizer step
+    each epoch: validation metrics, model selection on val/score, early stopping, a report
+    (metrics + checkpoint state) that the caller turns into tune.report and MLflow points.
+
+Nothing here imports Ray or MLflow: ``Reporter`` is the seam (see polytask.trial).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from polytask.data import PreparedData, SplitArrays
+from polytask.data.batches import TrainStream, eval_batches
+from polytask.gradients import backward
+from polytask.model import MultiTaskModel, build_model
+from polytask.spec import StudySpec, weighting_kwargs
+from polytask.strategies.weighting import Weighting, get_weighting
+from polytask.tasks import TASK_TYPES, score
+
+LOG_EVERY_STEPS = 10  # step-level points (train losses, task weights) per this many steps
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What one trial trains: a candidate of the study, a seed, and for a searched
+    scalarization candidate the task weights Optuna proposed."""
+
+    spec: StudySpec
+    candidate: str
+    seed: int
+    weights: list[float] | None = None
+    search_index: int | None = None  # 1-based number of a searched trial within its candidate
+
+    @property
+    def run_name(self) -> str:
+        return run_name(self.candidate, self.seed, self.search_index)
+
+    def strategy_kwargs(self) -> dict[str, Any]:
+        """Hyperparameters of the candidate's weighting strategy, task weights as a list."""
+        kwargs = weighting_kwargs(self.spec.candidate(self.candidate), self.spec.task_names)
+        if self.weights is not None:
+            kwargs["weights"] = list(self.weights)
+        return kwargs
+
+
+def run_name(candidate: str, seed: int, search_index: int | None = None) -> str:
+    """``candidate/seedN``, plus ``/trialK`` for the K-th searched trial of a candidate."""
+    name = f"{candidate}/seed{seed}"
+    return name if search_index is None else f"{name}/trial{search_index}"
+
+
+class Reporter(Protocol):
+    def step(self, step: int, metrics: dict[str, float]) -> None: ...
+
+    def epoch(self, epoch: int, metrics: dict[str, float], state: dict[str, Any] | None) -> None: ...
+
+
+class Diverged(RuntimeError):
+    """A task loss became NaN or infinite; retrying from a checkpoint would not help."""
+
+    def __init__(self, step: int, losses: dict[str, float]) -> None:
+        super().__init__(f"diverged at step {step}: task losses {losses}")
+        self.step = step
+        self.losses = losses
+
+
+def build_weighting(plan: TrialPlan) -> Weighting:
+    name = plan.spec.candidate(plan.candidate).weighting
+    return get_weighting(name, len(plan.spec.tasks), **plan.strategy_kwargs())
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[str, Any] | None = None) -> dict[str, float]:
+    """Train one trial to the end (or early stop) and return its last reported metrics.
+    ``state`` is a checkpoint state from an earlier attempt of the same trial: training resumes
+    after the epoch it was saved at."""
+    spec, settings = plan.spec, plan.spec.training
+    device = torch.device("cuda" if spec.resources.gpu > 0 and torch.cuda.is_available() else "cpu")
+    seed_everything(plan.seed)
+    model = build_model(spec, data).to(device)
+    weighting = build_weighting(plan).to(device)
+    tasks = data.tasks
+    stream = TrainStream(data.splits["train"], settings.batch_size, plan.seed)
+    steps_per_epoch = settings.steps_per_epoch or stream.per_pass
+    optimizer = _optimizer(model, weighting, settings.learning_rate, settings.weight_decay)
+    scheduler = _linear_warmup_decay(optimizer, settings.epochs * steps_per_epoch, settings.warmup_ratio)
+    directions = {t.name: t.direction for t in tasks}
+
+    start_epoch, global_step, bad_epochs = 0, 0, 0
+    best: dict[str, Any] = {"score": -math.inf, "epoch": 0, "metrics": {}}
+    best_model: dict[str, Tensor] = trainable_state(model)
+    if state is not None:
+        model.load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        weighting.load_state_dict(state["weighting"])
+        best, best_model, bad_epochs = state["best"], state["best_model"], state["bad_epochs"]
+        start_epoch, global_step = state["epoch"], state["global_step"]
+        torch.set_rng_state(state["torch_rng"])
+
+    metrics: dict[str, float] = {}
+    for epoch in range(start_epoch, settings.epochs):
+        model.train()
+        epoch_losses = torch.zeros(len(tasks), dtype=torch.float64)
+        step_times, passes = [], 0
+        for batch in stream.epoch(epoch, settings.steps_per_epoch):
+            started = time.perf_counter()
+            batch = {k: v.to(device) for k, v in batch.items()}
+            features, logits = model(batch["input_ids"], batch["attention_mask"])
+            losses = torch.stack([TASK_TYPES[t.type].loss(logits[t.name], batch[f"labels/{t.name}"]) for t in tasks])
+            if not torch.isfinite(losses).all():
+                raise Diverged(global_step, {t.name: float(v) for t, v in zip(tasks, losses)})
+            optimizer.zero_grad(set_to_none=True)
+            passes = backward(weighting, losses, model, features)
+            if settings.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            weighting.on_step_end(losses.detach())
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            step_times.append(time.perf_counter() - started)
+            epoch_losses += losses.detach().double().cpu()
+            global_step += 1
+            if global_step % LOG_EVERY_STEPS == 0:
+                reporter.step(global_step, _step_metrics(tasks, losses, weighting))
+        epoch_losses /= max(1, len(step_times))
+        weighting.on_epoch_end(epoch_losses.float())
+
+        validation = evaluate(model, data.splits["validation"], data, settings.eval_batch_size, device, "val")
+        val_score = score({t.name: validation[f"val/{t.name}/{t.metric}"] for t in tasks}, directions)
+        if val_score > best["score"] + settings.early_stopping.min_delta:
+            best = {"score": val_score, "epoch": epoch + 1, "metrics": validation}
+            best_model = trainable_state(model)
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        patience = settings.early_stopping.patience
+        last = epoch + 1 == settings.epochs or (patience is not None and bad_epochs >= patience)
+
+        metrics = {
+            "epoch": epoch + 1,
+            "global_step": global_step,
+            **{f"train/{t.name}/loss": float(v) for t, v in zip(tasks, epoch_losses)},
+            **validation,
+            "val/score": val_score,
+            **{f"best/{k}": v for k, v in best["metrics"].items()},
+            "best/val/score": best["score"],
+            "best/epoch": best["epoch"],
+            **{f"weight/{t.name}": float(w) for t, w in zip(tasks, weighting.task_weights())},
+            "cost/step_time_ms": 1000 * float(np.mean(step_times)),
+            "cost/backward_passes": passes,
+            "cost/peak_mem_mb": peak_memory_mb(device),
+        }
+        if last and settings.evaluate_test and "test" in data.splits:
+            current = trainable_state(model)
+            model.load_state_dict(best_model, strict=False)
+            metrics.update(evaluate(model, data.splits["test"], data, settings.eval_batch_size, device, "test"))
+            model.load_state_dict(current, strict=False)
+        checkpoint = None if last else {
+            "epoch": epoch + 1,
+            "global_step": global_step,
+            "model": trainable_state(model),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "weighting": weighting.state_dict(),
+            "best": best,
+            "best_model": best_model,
+            "bad_epochs": bad_epochs,
+            "torch_rng": torch.get_rng_state(),
+        }
+        reporter.epoch(epoch + 1, metrics, checkpoint)
+        if last:
+            break
+    return metrics
+
+
+@torch.no_grad()
+def evaluate(model: MultiTaskModel, split: SplitArrays, data: PreparedData, batch_size: int, device: torch.device, prefix: str) -> dict[str, float]:
+    """``{prefix}/{task}/{metric}`` and ``{prefix}/{task}/loss`` over the whole split."""
+    model.eval()
+    predictions = {t.name: torch.empty(len(split), dtype=torch.long) for t in data.tasks}
+    loss_sums = {t.name: 0.0 for t in data.tasks}
+    for rows, batch in eval_batches(split, batch_size):
+        _, logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        for t in data.tasks:
+            task_type, labels = TASK_TYPES[t.type], batch[f"labels/{t.name}"].to(device)
+            predictions[t.name][torch.from_numpy(rows)] = task_type.predict(logits[t.name]).cpu()
+            labelled = int((labels != -100).sum())
+            loss_sums[t.name] += float(task_type.loss(logits[t.name], labels)) * labelled
+    out = {}
+    for t in data.tasks:
+        labels = torch.tensor(split.labels[t.name])  # a copy: arrays from the object store are read-only
+        for name, value in TASK_TYPES[t.type].evaluate(predictions[t.name], labels, len(t.classes)).items():
+            out[f"{prefix}/{t.name}/{name}"] = value
+        out[f"{prefix}/{t.name}/loss"] = loss_sums[t.name] / max(1, int((labels != -100).sum()))
+    return out
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, Tensor]:
+    """Copies of the trained parameters; frozen ones are rebuilt from the encoder's weights."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _step_metrics(tasks, losses: Tensor, weighting: Weighting) -> dict[str, float]:
+    out = {f"train/{t.name}/step_loss": float(v) for t, v in zip(tasks, losses.detach())}
+    out.update({f"weight/{t.name}": float(w) for t, w in zip(tasks, weighting.task_weights())})
+    return out
+
+
+def _optimizer(model: MultiTaskModel, weighting: Weighting, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        # No decay on biases and norm scales, as in BERT fine-tuning.
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    own = [p for p in weighting.parameters() if p.requires_grad]
+    if own:
+        groups.append({"params": own, "weight_decay": 0.0, "lr": weighting.learning_rate() or lr})
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def _linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float) -> torch.optim.lr_scheduler.LambdaLR:
+    warmup = int(total_steps * warmup_ratio)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+__all__ = ["Diverged", "Reporter", "TrialPlan", "build_weighting", "evaluate", "train"]

@@ -1,0 +1,146 @@
+"""The weighting contract: how a strategy turns K task losses into one update.
+
+The training loop owns autograd; a strategy is pure math on tensors. There are two kinds:
+
+* :class:`LossWeighting` maps the task losses ``[K]`` to a scalar objective; the loop calls
+  ``backward()`` on it once. (equal, scalarization, uncertainty, ...)
+* :class:`GradientAggregator` maps the per-task gradients, a Jacobian ``[K, P]``, to the one
+  gradient ``[P]`` the optimizer applies. ``grad_space`` says which gradients it needs: of the
+  shared *parameters* (exact, K backward passes through the shared part) or of the shared
+  *representation* (the MGDA-UB trick of Sener & Koltun 2018: one backward through the encoder).
+
+Call order within one training step, for both kinds::
+
+    weights = strategy(losses)            # or strategy(jacobian)
+    ... optimizer.step() ...
+    strategy.on_step_end(losses.detach())
+    ... at the end of each epoch: strategy.on_epoch_end(mean_epoch_losses)
+
+Every hyperparameter is a typed keyword argument with a default, stored as an attribute of the
+same name (so ``repr`` echoes it and the platform can list it); learnable state is an
+``nn.Parameter`` or a buffer; ``task_weights()`` reports the weights currently applied so they
+can be logged.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+GradSpace = Literal["parameters", "representation"]
+
+
+class Weighting(nn.Module):
+    """Common base of both kinds; not used directly."""
+
+    #: registry name used in study specs
+    name: ClassVar[str]
+    #: the paper the method comes from, as "Authors, Title, Venue Year"
+    paper: ClassVar[str]
+    #: "loss" or "gradient", for listings and MLflow tags
+    family: ClassVar[str]
+
+    def __init__(self, num_tasks: int) -> None:
+        super().__init__()
+        if num_tasks < 1:
+            raise ValueError(f"num_tasks must be at least 1, got {num_tasks}")
+        self.num_tasks = num_tasks
+
+    @classmethod
+    def hyperparameters(cls) -> dict[str, inspect.Parameter]:
+        """The keyword arguments a study spec may set (everything but ``num_tasks``)."""
+        params = inspect.signature(cls.__init__).parameters
+        return {n: p for n, p in params.items() if n not in ("self", "num_tasks")}
+
+    def task_weights(self) -> Tensor:
+        """Weights ``[K]`` currently applied to the tasks (for logging)."""
+        raise NotImplementedError
+
+    def learning_rate(self) -> float | None:
+        """Learning rate for this strategy's own parameters; None uses the model's."""
+        return None
+
+    def on_step_end(self, losses: Tensor) -> None:
+        """Called after each optimizer step with the detached task losses ``[K]``."""
+
+    def on_epoch_end(self, epoch_losses: Tensor) -> None:
+        """Called after each epoch with the mean training loss of each task ``[K]``."""
+
+    def reset(self) -> None:
+        """Restore the state right after construction."""
+
+    def extra_repr(self) -> str:
+        values = [f"num_tasks={self.num_tasks}"]
+        values += [f"{n}={getattr(self, n)!r}" for n in self.hyperparameters()]
+        return ", ".join(values)
+
+    def _check_losses(self, losses: Tensor) -> None:
+        if losses.shape != (self.num_tasks,):
+            raise ValueError(f"expected {self.num_tasks} task losses, got shape {tuple(losses.shape)}")
+
+
+class LossWeighting(Weighting):
+    """Combines task losses ``[K]`` into the scalar objective the loop differentiates."""
+
+    family: ClassVar[str] = "loss"
+
+    def forward(self, losses: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class GradientAggregator(Weighting):
+    """Combines per-task gradients ``[K, P]`` into one gradient ``[P]``.
+
+    Subclasses record the weights of the last combination in ``self._weights`` when the result
+    is a linear combination ``sum_k w_k g_k`` of the task gradients.
+    """
+
+    family: ClassVar[str] = "gradient"
+    #: default space; a strategy may expose ``grad_space`` as a hyperparameter to let users trade
+    #: exactness for speed.
+    grad_space: GradSpace = "parameters"
+
+    def __init__(self, num_tasks: int) -> None:
+        super().__init__(num_tasks)
+        self.register_buffer("_weights", torch.ones(num_tasks), persistent=False)
+
+    def forward(self, jacobian: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def task_weights(self) -> Tensor:
+        return self._weights.detach().clone()
+
+    def reset(self) -> None:
+        self._weights.fill_(1.0)
+
+    def _check_jacobian(self, jacobian: Tensor) -> None:
+        if jacobian.dim() != 2 or jacobian.shape[0] != self.num_tasks:
+            raise ValueError(
+                f"expected a Jacobian of shape [{self.num_tasks}, P], got {tuple(jacobian.shape)}"
+            )
+
+
+def describe(cls: type[Weighting]) -> dict[str, Any]:
+    """A JSON-friendly description of a strategy class, for ``polytask strategies``."""
+    hints = typing.get_type_hints(cls.__init__)
+    hparams = {
+        name: {"type": _type_name(hints.get(name)), "default": param.default}
+        for name, param in cls.hyperparameters().items()
+    }
+    return {
+        "name": cls.name,
+        "family": cls.family,
+        "paper": cls.paper,
+        "summary": (inspect.getdoc(cls) or "").splitlines()[0],
+        "hyperparameters": hparams,
+    }
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "")

@@ -3,6 +3,9 @@ random BERT, pooled to one feature vector per text."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -59,8 +62,14 @@ def build_backbone(spec: PretrainedEncoder | RandomEncoder, vocab_size: int, pad
 
 
 class TextEncoder(nn.Module):
-    """A transformers encoder pooled to ``[B, hidden]``, with all but its top
-    ``trainable_layers`` layers (and the embeddings) frozen when that is set."""
+    """A transformers encoder pooled to ``[B, hidden]``.
+
+    With ``trainable_layers`` set, the embeddings and all but the top ``trainable_layers``
+    transformer layers are frozen *and kept in eval mode* (no dropout), so the frozen bottom is a
+    fixed function of the text. That makes its output cacheable: :meth:`frozen_hidden` computes
+    it once, and ``forward(..., frozen_hidden=h)`` runs only the trainable top on it — the same
+    result as the full forward pass (checked in polytask.frozen before a study relies on it).
+    """
 
     def __init__(self, backbone: nn.Module, pooling: str = "mean", trainable_layers: int | None = None) -> None:
         super().__init__()
@@ -69,20 +78,71 @@ class TextEncoder(nn.Module):
         self.backbone = backbone
         self.pooling = pooling
         self.output_dim = backbone.config.hidden_size
+        self.frozen_layers: int | None = None  # None: everything trains
         if trainable_layers is not None:
             layers = transformer_layers(backbone)
             if trainable_layers > len(layers):
                 raise ValueError(f"trainable_layers={trainable_layers} but the encoder has {len(layers)} layers")
+            self.frozen_layers = len(layers) - trainable_layers
             backbone.requires_grad_(False)
-            for layer in list(layers)[len(layers) - trainable_layers :]:
+            for layer in self._layers()[self.frozen_layers :]:
                 layer.requires_grad_(True)
+        self.train()
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def _layers(self) -> list[nn.Module]:
+        return list(transformer_layers(self.backbone))
+
+    def train(self, mode: bool = True) -> TextEncoder:
+        super().train(mode)
+        if self.frozen_layers is not None:
+            self.backbone.eval()
+            for layer in self._layers()[self.frozen_layers :]:
+                layer.train(mode)
+        return self
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, frozen_hidden: Tensor | None = None) -> Tensor:
+        if frozen_hidden is None:
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        else:
+            layers = transformer_layers(self.backbone)
+            with _only_layers(layers, slice(self.frozen_layers, None)), _output_replaced(self.backbone.embeddings, frozen_hidden):
+                hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.pool(hidden, attention_mask)
+
+    @torch.no_grad()
+    def frozen_hidden(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Output of the frozen bottom ``[B, T, hidden]``: the input of the first trainable layer."""
+        if self.frozen_layers is None:
+            raise ValueError("the encoder has no frozen layers (set trainable_layers)")
+        with _only_layers(transformer_layers(self.backbone), slice(0, self.frozen_layers)):
+            return self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def pool(self, hidden: Tensor, attention_mask: Tensor) -> Tensor:
         if self.pooling == "cls":
             return hidden[:, 0]
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+@contextmanager
+def _only_layers(layers: nn.ModuleList, keep: slice) -> Iterator[None]:
+    """Let the model's own forward loop over ``layers[keep]`` only."""
+    original = layers._modules
+    layers._modules = OrderedDict((str(i), m) for i, m in enumerate(list(original.values())[keep]))
+    try:
+        yield
+    finally:
+        layers._modules = original
+
+
+@contextmanager
+def _output_replaced(module: nn.Module, value: Tensor) -> Iterator[None]:
+    """Make ``module`` return ``value`` (the cached hidden states) instead of its output."""
+    handle = module.register_forward_hook(lambda _module, _inputs, _output: value)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def transformer_layers(backbone: nn.Module) -> nn.ModuleList:
@@ -94,10 +154,3 @@ def transformer_layers(backbone: nn.Module) -> nn.ModuleList:
             return module
     raise ValueError(f"cannot find the {count} transformer layers of {type(backbone).__name__}; set trainable_layers: null")
 
-
-def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
-
-def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}

@@ -21,10 +21,11 @@ class MultiTaskModel(nn.Module):
         self.heads = nn.ModuleDict(heads)
         self.tasks = list(heads)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """Returns the shared features ``[B, D]`` (the representation that representation-space
-        gradient strategies differentiate against) and each task's logits."""
-        features = self.encoder(input_ids, attention_mask)
+        gradient strategies differentiate against) and each task's logits. A batch carrying
+        ``frozen_hidden`` (the cached output of the frozen layers) skips those layers."""
+        features = self.encoder(batch["input_ids"], batch["attention_mask"], batch.get("frozen_hidden"))
         return features, self.heads_forward(features)
 
     def heads_forward(self, features: Tensor) -> dict[str, Tensor]:

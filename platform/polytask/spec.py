@@ -133,6 +133,9 @@ class PretrainedEncoder(_EncoderCommon):
 
     kind: Literal["pretrained"]
     name: str = "minilm-l6"
+    # With trainable_layers set: compute the frozen layers once per study, not in every step of
+    # every trial (see polytask.frozen). Off: every trial runs the whole encoder.
+    cache_frozen_layers: bool = True
 
 
 class RandomEncoder(_EncoderCommon):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from polytask import frozen
 from polytask.data import PreparedData, check_frames, load_splits, prepare_data
 from polytask.encoders import load_tokenizer
 from polytask.errors import Problem, StudyError
@@ -74,6 +75,10 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         data = prepare(spec)
     sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits.items())
     console.print(f"Data: {sizes} rows; tasks {', '.join(f'{t.name} ({len(t.classes)} classes)' for t in data.tasks)}")
+    if frozen.applies(spec):
+        with console.status("Computing the frozen encoder layers once..."):
+            note = frozen.precompute(spec, data)
+        console.print(note)
 
     started_ray = not ray.is_initialized()
     if started_ray:

@@ -123,10 +123,10 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
         for batch in stream.epoch(epoch, settings.steps_per_epoch):
             started = time.perf_counter()
             batch = {k: v.to(device) for k, v in batch.items()}
-            features, logits = model(batch["input_ids"], batch["attention_mask"])
+            features, logits = model(batch)
             losses = torch.stack([TASK_TYPES[t.type].loss(logits[t.name], batch[f"labels/{t.name}"]) for t in tasks])
             if not torch.isfinite(losses).all():
-                raise Diverged(global_step, {t.name: float(v) for t, v in zip(tasks, losses)})
+                raise Diverged(global_step, {t.name: float(v) for t, v in zip(tasks, losses.detach())})
             optimizer.zero_grad(set_to_none=True)
             passes = backward(weighting, losses, model, features)
             if settings.max_grad_norm is not None:
@@ -199,7 +199,7 @@ def evaluate(model: MultiTaskModel, split: SplitArrays, data: PreparedData, batc
     predictions = {t.name: torch.empty(len(split), dtype=torch.long) for t in data.tasks}
     loss_sums = {t.name: 0.0 for t in data.tasks}
     for rows, batch in eval_batches(split, batch_size):
-        _, logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        _, logits = model({k: v.to(device) for k, v in batch.items()})
         for t in data.tasks:
             task_type, labels = TASK_TYPES[t.type], batch[f"labels/{t.name}"].to(device)
             predictions[t.name][torch.from_numpy(rows)] = task_type.predict(logits[t.name]).cpu()

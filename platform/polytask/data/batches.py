@@ -25,6 +25,8 @@ def collate(split: SplitArrays, rows: np.ndarray) -> Batch:
     attention_mask = (torch.arange(width)[None, :] < torch.from_numpy(lengths)[:, None]).long()
     batch = {"input_ids": input_ids, "attention_mask": attention_mask}
     batch.update({f"labels/{task}": torch.from_numpy(y[rows]) for task, y in split.labels.items()})
+    if split.frozen_hidden is not None:
+        batch["frozen_hidden"] = torch.from_numpy(split.frozen_hidden[rows, :width].astype(np.float32))
     return batch
 
 

@@ -31,6 +31,7 @@ class SplitArrays:
     input_ids: np.ndarray  # int32 [N, max_length], right-padded with pad_id
     lengths: np.ndarray  # int32 [N]
     labels: dict[str, np.ndarray]  # task -> int64 [N], IGNORE where the row has no label
+    frozen_hidden: np.ndarray | None = None  # float16 [N, max_length, hidden]: see polytask.frozen
 
     def __len__(self) -> int:
         return len(self.lengths)

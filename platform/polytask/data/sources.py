@@ -53,6 +53,7 @@ def _hold_out(given: dict[str, pd.DataFrame], data: DataSpec) -> dict[str, pd.Da
 def _load_files(source: FilesSource) -> dict[str, pd.DataFrame]:
     import datasets
 
+    datasets.disable_progress_bars()
     files = {s: getattr(source, s) for s in SPLITS if getattr(source, s) is not None}
     problems = [
         Problem(f"data.source.{s}", f"no such file: {path}; give a path relative to the spec file or an absolute one")
@@ -83,6 +84,7 @@ def _format_of(path: str) -> str | None:
 def _load_hub(source: HubSource) -> dict[str, pd.DataFrame]:
     import datasets
 
+    datasets.disable_progress_bars()
     wanted = {"train": source.train_split, "validation": source.validation_split, "test": source.test_split}
     try:
         loaded = datasets.load_dataset(source.name, source.config, revision=source.revision)

@@ -1,0 +1,96 @@
+"""Shared fixtures: a small synthetic two-task text dataset, tiny encoders, study specs.
+
+The synthetic data mirrors the quickstart's shape (a subjectivity task on every row, a
+sentiment task missing on "plot" rows) with word-level signals a tiny model learns in a few
+steps, so real studies finish in seconds and tests never need the network or the hub.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+POSITIVE = ["good", "great", "excellent", "moving", "brilliant", "delightful"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "clumsy", "tedious"]
+PLOT = ["follows", "young", "family", "town", "journey", "discovers", "secret", "war"]
+FILLER = ["the", "a", "film", "movie", "this", "is", "and", "with", "of", "actor", "scene", "story"]
+
+
+def synthetic_rows(count: int, seed: int) -> pd.DataFrame:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        if rng.random() < 0.3:
+            words = rng.choices(PLOT, k=6) + rng.choices(FILLER, k=6)
+            kind, sentiment = "plot", None
+        else:
+            fresh = rng.random() < 0.55
+            words = rng.choices(POSITIVE if fresh else NEGATIVE, k=2) + rng.choices(FILLER, k=5)
+            kind, sentiment = "review", ("fresh" if fresh else "rotten")
+        rng.shuffle(words)
+        rows.append({"review": " ".join(words), "kind": kind, "sentiment": sentiment})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def text_data(tmp_path_factory) -> dict[str, Path]:
+    """train/validation/test CSV files of synthetic reviews and plot summaries."""
+    folder = tmp_path_factory.mktemp("text_data")
+    paths = {}
+    for split, (count, seed) in {"train": (400, 1), "validation": (120, 2), "test": (120, 3)}.items():
+        paths[split] = folder / f"{split}.csv"
+        synthetic_rows(count, seed).to_csv(paths[split], index=False)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory, text_data) -> Path:
+    """A 'pretrained' encoder folder in the Hugging Face layout: a tiny random BERT and a
+    WordPiece tokenizer saved with save_pretrained, so the pretrained path (and the frozen-layer
+    cache) runs offline."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from polytask.encoders import load_tokenizer
+    from polytask.spec import RandomEncoder
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    texts = pd.read_csv(text_data["train"])["review"].tolist()
+    tokenizer = load_tokenizer(RandomEncoder(kind="random", vocab_size=200), texts)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def study_dict(text_data: dict[str, Path], **overrides) -> dict:
+    """A small valid study spec (as the YAML would load) over the synthetic data."""
+    spec = {
+        "name": "tiny",
+        "data": {
+            "source": {"kind": "files", "train": str(text_data["train"]), "validation": str(text_data["validation"]), "test": str(text_data["test"])},
+            "text_column": "review",
+        },
+        "tasks": [
+            {"name": "subjectivity", "label_column": "kind"},
+            {"name": "sentiment", "label_column": "sentiment"},
+        ],
+        "encoder": {"kind": "random", "hidden_size": 32, "layers": 2, "heads": 2, "intermediate_size": 64, "vocab_size": 200, "max_length": 32},
+        "candidates": [{"weighting": "equal"}],
+        "seeds": [0],
+        "training": {"epochs": 2, "steps_per_epoch": 6, "batch_size": 16, "eval_batch_size": 64, "learning_rate": 3e-3},
+    }
+    spec.update(overrides)
+    return spec
+
+
+@pytest.fixture
+def make_study(text_data):
+    def make(**overrides) -> dict:
+        return study_dict(text_data, **overrides)
+
+    return make

@@ -1,0 +1,179 @@
+"""Study specs: a good spec resolves with its defaults; each kind of mistake gives one precise
+message (field, value, fix) and `polytask validate` exits 2 without starting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from polytask.cli import app
+from polytask.errors import StudyError
+from polytask.spec import load_spec, parse_spec, weighting_kwargs
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def problems_of(raw: dict) -> list[str]:
+    with pytest.raises(StudyError) as info:
+        parse_spec(raw)
+    return [str(p) for p in info.value.problems]
+
+
+def test_valid_spec_resolves_defaults(make_study):
+    spec = parse_spec(make_study())
+    assert spec.task_names == ["subjectivity", "sentiment"]
+    assert spec.sharing.name == "hard"
+    assert spec.tasks[0].resolved_direction == "max"
+    assert spec.execution.max_retries == 1
+    assert spec.output_dir() == (Path("runs") / "tiny").resolve()
+
+
+def test_shipped_studies_are_valid():
+    for path in (REPO / "studies").glob("*.yaml"):
+        assert load_spec(path).name == path.stem
+
+
+def test_unknown_strategy_names_the_field_and_suggests(make_study):
+    problems = problems_of(make_study(candidates=[{"weighting": "pcgard"}]))
+    assert problems == [
+        "candidates[0].weighting: unknown weighting strategy 'pcgard'. Did you mean 'pcgrad'? "
+        "Allowed: equal, pcgrad, scalarization, uncertainty"
+    ]
+
+
+def test_wrong_number_of_task_weights(make_study):
+    problems = problems_of(make_study(candidates=[{"weighting": "scalarization", "params": {"weights": [1, 2, 3]}}]))
+    assert problems == ["candidates[0].params.weights: 3 weight(s) for 2 tasks ['subjectivity', 'sentiment']; give one weight per task"]
+
+
+def test_weights_mapping_must_name_each_task(make_study):
+    problems = problems_of(make_study(candidates=[{"weighting": "scalarization", "params": {"weights": {"subjectivity": 1, "sentimnt": 2}}}]))
+    assert len(problems) == 1
+    assert problems[0].startswith("candidates[0].params.weights: names unknown task(s) ['sentimnt'] and lacks task(s) ['sentiment']")
+
+
+def test_weights_mapping_is_ordered_by_task(make_study):
+    spec = parse_spec(make_study(candidates=[{"weighting": "scalarization", "params": {"weights": {"sentiment": 3, "subjectivity": 1}}}]))
+    assert weighting_kwargs(spec.candidates[0], spec.task_names)["weights"] == [1.0, 3.0]
+
+
+@pytest.mark.parametrize("weights, message", [([-1, 2], "must be finite and non-negative"), ([0, 0], "are all zero")])
+def test_bad_weight_values(make_study, weights, message):
+    problems = problems_of(make_study(candidates=[{"weighting": "scalarization", "params": {"weights": weights}}]))
+    assert len(problems) == 1 and message in problems[0] and problems[0].startswith("candidates[0].params.weights:")
+
+
+def test_unknown_hyperparameter_lists_the_allowed_ones(make_study):
+    problems = problems_of(make_study(candidates=[{"weighting": "pcgrad", "params": {"grad_spce": "representation"}}]))
+    assert problems == [
+        "candidates[0].params.grad_spce: 'pcgrad' has no hyperparameter 'grad_spce'. Did you mean 'grad_space'? "
+        "Allowed: grad_space (Literal['parameters', 'representation'], default 'parameters')"
+    ]
+
+
+def test_hyperparameter_of_the_wrong_type(make_study):
+    problems = problems_of(make_study(candidates=[{"weighting": "uncertainty", "params": {"lr": "fast"}}]))
+    assert len(problems) == 1
+    assert problems[0].startswith("candidates[0].params.lr: 'fast' is not a valid float | None")
+
+
+def test_unknown_field_suggests_the_right_one(make_study):
+    raw = make_study()
+    raw["training"]["learning_rat"] = 0.1
+    problems = problems_of(raw)
+    assert len(problems) == 1
+    assert problems[0].startswith("training.learning_rat: unknown field 'learning_rat'. Did you mean 'learning_rate'?")
+
+
+def test_missing_and_mistyped_fields(make_study):
+    raw = make_study()
+    del raw["tasks"][0]["label_column"]
+    raw["training"]["epochs"] = "three"
+    problems = problems_of(raw)
+    assert "tasks[0].label_column: required field is missing; add it" in problems
+    assert any(p.startswith("training.epochs: Input should be a valid integer") and "'three'" in p for p in problems)
+
+
+def test_search_needs_scalarization_and_excludes_fixed_weights(make_study):
+    problems = problems_of(make_study(candidates=[
+        {"weighting": "equal", "search": {"trials": 3}},
+        {"name": "tuned", "weighting": "scalarization", "params": {"weights": [1, 1]}, "search": {"trials": 3}},
+    ]))
+    assert problems[0].startswith("candidates[0].search: only a 'scalarization' candidate searches task weights")
+    assert problems[1] == "candidates[1].params.weights: fixed weights and a weight search exclude each other; remove one"
+
+
+def test_duplicate_names(make_study):
+    problems = problems_of(make_study(candidates=[{"weighting": "equal"}, {"weighting": "equal"}], seeds=[0, 0]))
+    assert "candidates[1].name: 'equal' repeats candidates[0]; each must be unique" in problems
+    assert "seeds[1]: 0 repeats seeds[0]; each must be unique" in problems
+
+
+def test_metric_direction_must_agree(make_study):
+    raw = make_study()
+    raw["tasks"][1]["direction"] = "min"
+    assert problems_of(raw) == ["tasks[1].direction: 'min' contradicts accuracy, which is better when higher; remove direction or set it to 'max'"]
+
+
+def test_unknown_source_kind(make_study):
+    raw = make_study()
+    raw["data"]["source"] = {"kind": "s3", "train": "x"}
+    problems = problems_of(raw)
+    assert len(problems) == 1 and problems[0].startswith("data.source.kind: kind must be one of 'builtin', 'files', 'hub'")
+
+
+def test_relative_file_paths_resolve_against_the_spec(tmp_path, make_study):
+    raw = make_study()
+    raw["data"]["source"]["train"] = "data/train.csv"
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert load_spec(path).data.source.train == str(tmp_path / "data" / "train.csv")
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def validate(tmp_path: Path, raw: dict | str):
+    path = tmp_path / "study.yaml"
+    path.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw))
+    return CliRunner().invoke(app, ["validate", str(path)])
+
+
+def test_validate_prints_the_resolved_spec(tmp_path, make_study):
+    result = validate(tmp_path, make_study())
+    assert result.exit_code == 0, result.output
+    printed = yaml.safe_load(result.stdout)
+    assert printed["training"]["max_grad_norm"] == 1.0  # a default, made explicit
+    assert "valid" in result.stderr and "train 400 rows" in result.stderr
+
+
+def test_validate_broken_spec_exits_2(tmp_path, make_study):
+    result = validate(tmp_path, make_study(candidates=[{"weighting": "pcgard"}]))
+    assert result.exit_code == 2
+    assert "candidates[0].weighting: unknown weighting strategy 'pcgard'" in result.stderr
+
+
+def test_validate_yaml_syntax_error_names_the_line(tmp_path):
+    result = validate(tmp_path, "name: x\ntasks: [a, b\nencoder: {}\n")
+    assert result.exit_code == 2
+    assert "line 3" in result.stderr and "not valid YAML" in result.stderr
+
+
+def test_validate_missing_column_is_found_in_the_data(tmp_path, make_study):
+    raw = make_study()
+    raw["tasks"][1]["label_column"] = "sentimnet"
+    result = validate(tmp_path, raw)
+    assert result.exit_code == 2
+    assert "tasks[1].label_column: column 'sentimnet' is not in the train split (columns: review, kind, sentiment)" in result.stderr
+
+
+def test_validate_label_outside_declared_classes_names_the_row(tmp_path, make_study):
+    raw = make_study()
+    raw["tasks"][1]["classes"] = ["fresh", "stale"]
+    result = validate(tmp_path, raw)
+    assert result.exit_code == 2
+    assert "data: train split, column 'sentiment', row" in result.stderr
+    assert "label 'rotten' is not one of the classes declared in tasks[1].classes ['fresh', 'stale']" in result.stderr

@@ -210,7 +210,8 @@ def print_table(comparison: Comparison, spec: StudySpec, console) -> None:
 def plot_front(comparison: Comparison, spec: StudySpec, path: Path) -> Path | None:
     """Searched trials (grey), their Pareto front (line) and each fixed candidate's mean ± std,
     on each pair of tasks' primary metrics. None for a single-task study."""
-    if len(spec.tasks) < 2 or not len(comparison.trials):
+    done = comparison.trials[comparison.trials["status"] == "FINISHED"] if len(comparison.trials) else comparison.trials
+    if len(spec.tasks) < 2 or not len(done):
         return None
     import matplotlib
 
@@ -219,7 +220,6 @@ def plot_front(comparison: Comparison, spec: StudySpec, path: Path) -> Path | No
 
     pairs = [(i, j) for i in range(len(spec.tasks)) for j in range(i + 1, len(spec.tasks))][:6]
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.6), squeeze=False)
-    done = comparison.trials[comparison.trials["status"] == "FINISHED"]
     searched = [c.label for c in spec.candidates if c.search is not None]
     for ax, (i, j) in zip(axes[0], pairs):
         x, y = comparison.primary[i], comparison.primary[j]

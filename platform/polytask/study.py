@@ -67,8 +67,7 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
     from polytask.trial import StudyContext, run_trial
 
     console = console or Console()
-    # Tune warns on every forced experiment snapshot (one per checkpoint with num_to_keep set).
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    _quiet_libraries()
     output = (output or spec.output_dir()).resolve()
     check_output(output, overwrite)
     with console.status("Preparing data (load, check, tokenise)..."):
@@ -118,10 +117,10 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         )
         try:
             tuner.fit()
-        except KeyboardInterrupt:
-            _end_parent(tracking, "KILLED")
+            comparison = write_report(spec, tracking, output)
+        except BaseException as exc:
+            _end_parent(tracking, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             raise
-        comparison = write_report(spec, tracking, output)
         finished = int((comparison.trials["status"] == "FINISHED").sum()) if len(comparison.trials) else 0
         _end_parent(tracking, "FINISHED" if finished else "FAILED", finished=finished, total=searcher.total)
         print_table(comparison, spec, console)
@@ -130,6 +129,21 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _quiet_libraries() -> None:
+    """polytask prints its own progress (polytask.progress); keep the libraries' chatter out."""
+    import logging
+
+    import mlflow  # noqa: F401  (configures its loggers on import; lower them afterwards)
+    import optuna
+
+    # Tune: the legacy reporter at verbose=0 prints nothing (the new one still draws a box), and
+    # no warning on each forced experiment snapshot (one per checkpoint with num_to_keep set).
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def _check_resources(spec: StudySpec, cluster: dict[str, float]) -> None:

@@ -170,3 +170,36 @@ def test_failing_trials_are_recorded_with_their_reason_and_the_study_ends(tmp_pa
         assert "model.safetensors" in run.data.tags["polytask.reason"] or "no file named" in run.data.tags["polytask.reason"].lower()
     assert client.get_run(tracking.parent_run_id).info.status == "FAILED"
     assert "## Trials that did not finish" in (tmp_path / "out" / "comparison.md").read_text()
+
+
+def test_ui_command_serves_the_study(study):
+    """`polytask ui` starts a real MLflow UI on 127.0.0.1 that lists the study's runs."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    _, result = study
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "polytask", "ui", str(result.output), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                assert process.poll() is None, process.stdout.read()
+                assert time.monotonic() < deadline, "the MLflow UI did not come up"
+                time.sleep(1)
+        body = json.dumps({"experiment_ids": [result.tracking.experiment_id], "max_results": 100}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            runs = json.load(response)["runs"]
+        assert len(runs) == 10  # the parent and its nine trials
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

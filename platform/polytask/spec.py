@@ -157,6 +157,13 @@ class SharingSpec(_Model):
     name: str = "hard"
     params: dict[str, Any] = {}
 
+    @field_validator("name")
+    @classmethod
+    def _known_sharing(cls, value: str) -> str:
+        if value not in SHARINGS:
+            raise ValueError(_unknown("sharing strategy", value, SHARINGS))
+        return value
+
 
 # --------------------------------------------------------------------------- candidates
 
@@ -178,6 +185,13 @@ class CandidateSpec(_Model):
     weighting: str
     params: dict[str, Any] = {}  # the strategy's hyperparameters (`polytask strategies` lists them)
     search: SearchSpec | None = None
+
+    @field_validator("weighting")
+    @classmethod
+    def _known_weighting(cls, value: str) -> str:
+        if value not in WEIGHTINGS:
+            raise ValueError(_unknown("weighting strategy", value, WEIGHTINGS))
+        return value
 
     @property
     def label(self) -> str:
@@ -308,8 +322,6 @@ def check_spec(spec: StudySpec) -> list[Problem]:
                 f"'{task.direction}' contradicts {task.metric}, which is better when {'higher' if natural == 'max' else 'lower'}; "
                 f"remove direction or set it to '{natural}'",
             ))
-    if spec.sharing.name not in SHARINGS:
-        problems.append(Problem("sharing.name", _unknown("sharing strategy", spec.sharing.name, SHARINGS)))
     for i, candidate in enumerate(spec.candidates):
         problems += _check_candidate(candidate, f"candidates[{i}]", spec.task_names)
     enc = spec.encoder
@@ -363,8 +375,6 @@ def weighting_kwargs(candidate: CandidateSpec, task_names: list[str]) -> dict[st
 
 
 def _check_candidate(candidate: CandidateSpec, path: str, task_names: list[str]) -> list[Problem]:
-    if candidate.weighting not in WEIGHTINGS:
-        return [Problem(f"{path}.weighting", _unknown("weighting strategy", candidate.weighting, WEIGHTINGS))]
     problems = []
     if candidate.search is not None:
         if candidate.weighting != "scalarization":
@@ -464,8 +474,8 @@ def _problem_from_pydantic(error: dict[str, Any]) -> Problem:
         expected = error.get("ctx", {}).get("expected_tags", "")
         return Problem(f"{path}.kind", f"kind must be one of {expected}; got {error.get('input', {}).get('kind') if isinstance(error.get('input'), dict) else error.get('input')!r}")
     message = error["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+    if kind == "value_error":  # our validators' messages already quote the value
+        return Problem(path, message.removeprefix("Value error, "))
     return Problem(path, f"{message} (got {error.get('input')!r})")
 
 

@@ -121,8 +121,11 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         except BaseException as exc:
             _end_parent(tracking, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             raise
-        finished = int((comparison.trials["status"] == "FINISHED").sum()) if len(comparison.trials) else 0
-        _end_parent(tracking, "FINISHED" if finished else "FAILED", finished=finished, total=searcher.total)
+        statuses = comparison.trials["status"].tolist() if len(comparison.trials) else []
+        finished, failed = statuses.count("FINISHED"), statuses.count("FAILED")
+        # KILLED: the study was interrupted before every planned trial ended
+        status = "KILLED" if finished + failed < searcher.total else "FINISHED" if finished else "FAILED"
+        _end_parent(tracking, status, finished=finished, failed=failed, total=searcher.total)
         print_table(comparison, spec, console)
         console.print(f"Report: {output / 'comparison.md'}   MLflow UI: polytask ui {output}")
         return StudyResult(output, tracking, comparison)

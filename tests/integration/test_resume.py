@@ -1,0 +1,69 @@
+"""A trial whose worker process dies is retried by Tune from its last checkpoint, not from the
+start, and keeps its one MLflow run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from polytask.tracking import Tracking
+from tests.conftest import study_dict
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+
+def trial_workers() -> list[int]:
+    """PIDs of Ray actors running a Tune function trainable (process title ray::ImplicitFunc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(b"ray::ImplicitFunc"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_a_killed_trial_resumes_from_its_checkpoint(tmp_path, text_data):
+    raw = study_dict(text_data)
+    raw["training"].update(epochs=4, steps_per_epoch=100)  # a few seconds per epoch
+    raw["execution"] = {"max_retries": 2}
+    spec = tmp_path / "resume.yaml"
+    spec.write_text(yaml.safe_dump(raw))
+    output = tmp_path / "out"
+    study = subprocess.Popen(
+        [sys.executable, "-m", "polytask", "run", str(spec), "--output", str(output)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list((output / "tune").glob("*/*/checkpoint_000000")):  # epoch 1 is saved
+            assert study.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.1)
+        workers = trial_workers()
+        assert len(workers) == 1
+        os.kill(workers[0], signal.SIGKILL)  # mid-way through epoch 2
+        log, _ = study.communicate(timeout=400)
+    finally:
+        if study.poll() is None:
+            study.kill()
+    assert study.returncode == 0, log
+    assert "retrying equal/seed0 from its last checkpoint" in log
+
+    tracking = Tracking.load(output)
+    client = MlflowClient(tracking.uri)
+    runs = client.search_runs([tracking.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'")
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    epochs = [(m.step, m.value) for m in client.get_metric_history(runs[0].info.run_id, "epoch")]
+    # resumed after epoch 1: a restart from scratch would have logged epoch 1 twice
+    assert epochs == [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
+    assert runs[0].data.metrics["global_step"] == 4 * 100

@@ -10,17 +10,16 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from polytask.errors import Problem, StudyError
 from polytask.strategies.sharing import SHARINGS
-from polytask.strategies.weighting import WEIGHTINGS
+from polytask.strategies.weighting import WEIGHTINGS, type_name
 from polytask.tasks import TASK_TYPES, Direction
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -90,20 +89,24 @@ class DataSpec(_Model):
     max_examples: ExampleLimits = ExampleLimits()
 
 
+def _registered(kind: str, registry: dict) -> AfterValidator:
+    """A field validator: the value must be a name in ``registry`` (error: did-you-mean + list)."""
+
+    def check(value: str) -> str:
+        if value not in registry:
+            raise ValueError(_unknown(kind, value, registry))
+        return value
+
+    return AfterValidator(check)
+
+
 class TaskSpec(_Model):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
-    type: str = "classification"
+    type: Annotated[str, _registered("task type", TASK_TYPES)] = "classification"
     label_column: str
     classes: list[str] | None = None  # default: the sorted label values seen in the train split
     metric: str = "accuracy"  # the primary metric: early stopping, selection and the search use it
     direction: Direction | None = None  # default: the metric's own (accuracy: max)
-
-    @field_validator("type")
-    @classmethod
-    def _known_type(cls, value: str) -> str:
-        if value not in TASK_TYPES:
-            raise ValueError(_unknown("task type", value, TASK_TYPES))
-        return value
 
     @field_validator("classes")
     @classmethod
@@ -154,15 +157,8 @@ EncoderSpec = Annotated[Union[PretrainedEncoder, RandomEncoder], Field(discrimin
 
 
 class SharingSpec(_Model):
-    name: str = "hard"
+    name: Annotated[str, _registered("sharing strategy", SHARINGS)] = "hard"
     params: dict[str, Any] = {}
-
-    @field_validator("name")
-    @classmethod
-    def _known_sharing(cls, value: str) -> str:
-        if value not in SHARINGS:
-            raise ValueError(_unknown("sharing strategy", value, SHARINGS))
-        return value
 
 
 # --------------------------------------------------------------------------- candidates
@@ -182,16 +178,9 @@ class SearchSpec(_Model):
 
 class CandidateSpec(_Model):
     name: str | None = Field(None, pattern=NAME_PATTERN)  # default: the weighting's name
-    weighting: str
+    weighting: Annotated[str, _registered("weighting strategy", WEIGHTINGS)]
     params: dict[str, Any] = {}  # the strategy's hyperparameters (`polytask strategies` lists them)
     search: SearchSpec | None = None
-
-    @field_validator("weighting")
-    @classmethod
-    def _known_weighting(cls, value: str) -> str:
-        if value not in WEIGHTINGS:
-            raise ValueError(_unknown("weighting strategy", value, WEIGHTINGS))
-        return value
 
     @property
     def label(self) -> str:
@@ -354,17 +343,15 @@ def weighting_kwargs(candidate: CandidateSpec, task_names: list[str]) -> dict[st
     kwargs: dict[str, Any] = {}
     for key, value in candidate.params.items():
         if key not in allowed:
-            listing = ", ".join(f"{n} ({_type_label(hints.get(n))}, default {p.default!r})" for n, p in allowed.items()) or "none"
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ParamError(f"params.{key}", f"'{candidate.weighting}' has no hyperparameter '{key}'.{hint} Allowed: {listing}")
+            listing = ", ".join(f"{n} ({type_name(hints.get(n))}, default {p.default!r})" for n, p in allowed.items()) or "none"
+            raise ParamError(f"params.{key}", f"'{candidate.weighting}' has no hyperparameter '{key}'.{_did_you_mean(key, allowed)} Allowed: {listing}")
         if key == "weights":
             value = _task_weights(value, task_names)
         try:
             kwargs[key] = TypeAdapter(hints[key]).validate_python(value, strict=False)
         except ValidationError as exc:
             detail = exc.errors()[0]["msg"]
-            raise ParamError(f"params.{key}", f"{value!r} is not a valid {_type_label(hints[key])} ({detail})") from None
+            raise ParamError(f"params.{key}", f"{value!r} is not a valid {type_name(hints[key])} ({detail})") from None
     if candidate.search is not None:
         kwargs["weights"] = [1.0] * len(task_names)  # placeholder; each trial's sample replaces it
     try:
@@ -444,15 +431,12 @@ def _duplicates(values: list, path: str, field: str | None) -> list[Problem]:
 
 
 def _unknown(kind: str, value: Any, known: Any) -> str:
-    close = difflib.get_close_matches(str(value), list(known), n=1)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return f"unknown {kind} '{value}'.{hint} Allowed: {', '.join(sorted(known))}"
+    return f"unknown {kind} '{value}'.{_did_you_mean(value, known)} Allowed: {', '.join(sorted(known))}"
 
 
-def _type_label(annotation: Any) -> str:
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "").replace("collections.abc.", "")
+def _did_you_mean(value: Any, options: Any) -> str:
+    close = difflib.get_close_matches(str(value), list(options), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 # --------------------------------------------------------------------------- pydantic errors
@@ -465,9 +449,7 @@ def _problem_from_pydantic(error: dict[str, Any]) -> Problem:
     if kind == "extra_forbidden":
         field = str(loc[-1])
         allowed = _fields_at(loc[:-1])
-        close = difflib.get_close_matches(field, allowed, n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
-        return Problem(path, f"unknown field '{field}'.{hint} Allowed here: {', '.join(allowed)}")
+        return Problem(path, f"unknown field '{field}'.{_did_you_mean(field, allowed)} Allowed here: {', '.join(allowed)}")
     if kind == "missing":
         return Problem(path, "required field is missing; add it")
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
@@ -479,54 +461,40 @@ def _problem_from_pydantic(error: dict[str, Any]) -> Problem:
     return Problem(path, f"{message} (got {error.get('input')!r})")
 
 
+# The models pydantic tells apart by their `kind` (its error locations include the kind).
+TAGGED: dict[str, type[BaseModel]] = {
+    typing.get_args(model.model_fields["kind"].annotation)[0]: model
+    for model in (BuiltinSource, FilesSource, HubSource, PretrainedEncoder, RandomEncoder)
+}
+
+
 def _format_loc(loc: tuple) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("builtin", "files", "hub", "pretrained", "random") and out.endswith(("source", "encoder")):
-            continue  # pydantic's discriminator tag: not a field the user wrote
-        else:
+        elif part not in TAGGED:  # a kind is not a field the user wrote
             out += f".{part}" if out else str(part)
     return out
 
 
 def _fields_at(loc: tuple) -> list[str]:
     """The field names allowed at ``loc`` inside a StudySpec, for did-you-mean hints."""
-    annotation: Any = StudySpec
+    models: list[type[BaseModel]] = [StudySpec]
     for part in loc:
-        annotation = _unwrap(annotation, part)
-        if annotation is None:
-            return []
-    annotation = _unwrap(annotation, None)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any, part: Any) -> Any:
-    """Step from an annotation to the annotation at ``part`` (a field name, index or tag)."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is Annotated:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            members = [a for a in typing.get_args(annotation) if a is not type(None)]
-            tagged = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel) and part in typing.get_args(m.model_fields.get("kind").annotation if "kind" in m.model_fields else None)]
-            if tagged:
-                return tagged[0]
-            if len(members) == 1:
-                annotation = members[0]
-            else:
-                return None
-        elif origin in (list, dict):
-            if isinstance(part, int) or part is None or origin is dict:
-                return typing.get_args(annotation)[-1] if part is not None else annotation
-            return None
+        if isinstance(part, int):
+            continue
+        if part in TAGGED and TAGGED[part] in models:
+            models = [TAGGED[part]]
+        elif len(models) == 1 and part in models[0].model_fields:
+            models = _models_in(models[0].model_fields[part].annotation)
         else:
-            break
-    if part is None:
-        return annotation
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and part in annotation.model_fields:
-        return annotation.model_fields[part].annotation
-    return None
+            return []
+    return list(models[0].model_fields) if len(models) == 1 else []
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation holds (through Optional, Union, list, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import UnknownStrategyError, lookup
-from .base import GradientAggregator, GradSpace, LossWeighting, Weighting, describe
+from .base import GradientAggregator, GradSpace, LossWeighting, Weighting, describe, type_name
 from .equal import Equal
 from .pcgrad import PCGrad
 from .scalarization import Scalarization
@@ -37,4 +37,5 @@ __all__ = [
     "describe",
     "get_weighting",
     "get_weighting_class",
+    "type_name",
 ]

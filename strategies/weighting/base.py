@@ -128,7 +128,7 @@ def describe(cls: type[Weighting]) -> dict[str, Any]:
     """A JSON-friendly description of a strategy class, for ``polytask strategies``."""
     hints = typing.get_type_hints(cls.__init__)
     hparams = {
-        name: {"type": _type_name(hints.get(name)), "default": param.default}
+        name: {"type": type_name(hints.get(name)), "default": param.default}
         for name, param in cls.hyperparameters().items()
     }
     return {
@@ -140,7 +140,8 @@ def describe(cls: type[Weighting]) -> dict[str, Any]:
     }
 
 
-def _type_name(annotation: Any) -> str:
+def type_name(annotation: Any) -> str:
+    """``float``, ``Sequence[float] | None``, ``Literal['a', 'b']``: a type as a user writes it."""
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "").replace("collections.abc.", "")

@@ -11,6 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -21,6 +22,9 @@ from polytask.errors import Problem, StudyError
 from polytask.spec import StudySpec
 from polytask.tracking import Tracking, start_study
 
+if TYPE_CHECKING:
+    from polytask.report import Comparison
+
 RESULT_FILES = ("study.json", "spec.yaml", "comparison.md", "comparison.csv", "trials.csv", "front.png")
 
 
@@ -28,7 +32,7 @@ RESULT_FILES = ("study.json", "spec.yaml", "comparison.md", "comparison.csv", "t
 class StudyResult:
     output: Path
     tracking: Tracking
-    comparison: object  # polytask.report.Comparison
+    comparison: Comparison
 
 
 def prepare(spec: StudySpec) -> PreparedData:
@@ -42,8 +46,12 @@ def prepare(spec: StudySpec) -> PreparedData:
 
 
 def check_output(output: Path, overwrite: bool) -> None:
+    """Refuse to mix two studies' results in one folder (before any work is done)."""
     if (output / "study.json").exists() and not overwrite:
         raise StudyError([Problem("output", f"{output} already holds the results of a study; pass --overwrite to replace them (earlier MLflow runs are kept) or choose another folder with --output")])
+
+
+def make_output(output: Path, overwrite: bool) -> None:
     try:
         output.mkdir(parents=True, exist_ok=True)
         probe = output / ".write-test"
@@ -59,26 +67,13 @@ def check_output(output: Path, overwrite: bool) -> None:
 
 def run_study(spec: StudySpec, output: Path | None = None, address: str | None = None, overwrite: bool = False, console: Console | None = None, verbose: bool = False) -> StudyResult:
     import ray
-    from ray import tune
 
-    from polytask.progress import StudyProgress
     from polytask.report import print_table, write_report
-    from polytask.search import StudySearcher, objective_metrics
-    from polytask.trial import StudyContext, run_trial
 
     console = console or Console()
     _quiet_libraries()
     output = (output or spec.output_dir()).resolve()
     check_output(output, overwrite)
-    with console.status("Preparing data (load, check, tokenise)..."):
-        data = prepare(spec)
-    sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits.items())
-    console.print(f"Data: {sizes} rows; tasks {', '.join(f'{t.name} ({len(t.classes)} classes)' for t in data.tasks)}")
-    if frozen.applies(spec):
-        with console.status("Computing the frozen encoder layers once..."):
-            note = frozen.precompute(spec, data)
-        console.print(note)
-
     started_ray = not ray.is_initialized()
     if started_ray:
         try:
@@ -87,34 +82,20 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
             raise StudyError([Problem("--address", f"cannot connect to Ray at {address!r}: {exc}")]) from None
     try:
         _check_resources(spec, ray.cluster_resources())
+        with console.status("Preparing data (load, check, tokenise)..."):
+            data = prepare(spec)
+        make_output(output, overwrite)
+        sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits.items())
+        console.print(f"Data: {sizes} rows; tasks {', '.join(f'{t.name} ({len(t.classes)} classes)' for t in data.tasks)}")
+        if frozen.applies(spec):
+            with console.status("Computing the frozen encoder layers once..."):
+                console.print(frozen.precompute(spec, data))
+
         tracking = start_study(spec, output)
         tracking.save(output)
         (output / "spec.yaml").write_text(spec.to_yaml())
-        searcher = StudySearcher(spec)
-        primary_val = [m.replace("best/", "", 1) for m in objective_metrics(spec)[0]]
-        progress = StudyProgress(searcher.total, primary_val, spec.training.epochs, console)
-        console.print(f"Study '{spec.name}': {searcher.total} trials; MLflow {tracking.uri} (run {tracking.parent_run_id[:8]}); output {output}")
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, context=StudyContext(spec, data, tracking)),
-            {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
-        )
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=searcher,
-                num_samples=searcher.total,
-                reuse_actors=True,
-                max_concurrent_trials=spec.execution.max_concurrent_trials,
-            ),
-            run_config=tune.RunConfig(
-                name=spec.name,
-                storage_path=str(output / "tune"),
-                failure_config=tune.FailureConfig(max_failures=spec.execution.max_retries),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                callbacks=[progress],
-                verbose=0,
-            ),
-        )
+        tuner, total = _tuner(spec, data, tracking, output, console)
+        console.print(f"Study '{spec.name}': {total} trials; MLflow {tracking.uri} (run {tracking.parent_run_id[:8]}); output {output}")
         try:
             tuner.fit()
             comparison = write_report(spec, tracking, output)
@@ -124,14 +105,49 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         statuses = comparison.trials["status"].tolist() if len(comparison.trials) else []
         finished, failed = statuses.count("FINISHED"), statuses.count("FAILED")
         # KILLED: the study was interrupted before every planned trial ended
-        status = "KILLED" if finished + failed < searcher.total else "FINISHED" if finished else "FAILED"
-        _end_parent(tracking, status, finished=finished, failed=failed, total=searcher.total)
+        status = "KILLED" if finished + failed < total else "FINISHED" if finished else "FAILED"
+        _end_parent(tracking, status, finished=finished, failed=failed, total=total)
         print_table(comparison, spec, console)
         console.print(f"Report: {output / 'comparison.md'}   MLflow UI: polytask ui {output}")
         return StudyResult(output, tracking, comparison)
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _tuner(spec: StudySpec, data: PreparedData, tracking: Tracking, output: Path, console: Console):
+    """One Tune run for the whole study: every planned trial, actors reused, one checkpoint kept
+    per trial, failed trials retried from it. Returns the Tuner and the number of trials."""
+    from ray import tune
+
+    from polytask.progress import StudyProgress
+    from polytask.search import StudySearcher, objective_metrics
+    from polytask.trial import StudyContext, run_trial
+
+    searcher = StudySearcher(spec)
+    shown = [metric.removeprefix("best/") for metric in objective_metrics(spec)[0]]
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, context=StudyContext(spec, data, tracking)),  # one copy in the object store
+        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+    )
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            num_samples=searcher.total,
+            reuse_actors=True,
+            max_concurrent_trials=spec.execution.max_concurrent_trials,
+        ),
+        run_config=tune.RunConfig(
+            name=spec.name,
+            storage_path=str(output / "tune"),
+            failure_config=tune.FailureConfig(max_failures=spec.execution.max_retries),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[StudyProgress(searcher.total, shown, spec.training.epochs, console)],
+            verbose=0,
+        ),
+    )
+    return tuner, searcher.total
 
 
 def _quiet_libraries() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union

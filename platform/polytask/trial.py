@@ -110,8 +110,18 @@ def _params(spec: StudySpec, plan: TrialPlan, config: dict[str, Any]) -> dict[st
             params[f"weighting.{key}"] = value
     for task, raw in config.get("sampled", {}).items():
         params[f"sampled.{task}"] = raw
-    params.update({f"training.{k}": v for k, v in spec.training.model_dump(exclude={"early_stopping"}).items()})
-    params["training.early_stopping.patience"] = spec.training.early_stopping.patience
-    params.update({f"encoder.{k}": v for k, v in spec.encoder.model_dump().items()})
-    params["sharing"] = spec.sharing.name
+    params.update(_flat("training", spec.training.model_dump()))
+    params.update(_flat("encoder", spec.encoder.model_dump()))
+    params.update(_flat("sharing", spec.sharing.model_dump()))
     return params
+
+
+def _flat(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
+    """{"a": {"b": 1}} -> {"prefix.a.b": 1}: MLflow params are flat."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(f"{prefix}.{key}", value))
+        else:
+            out[f"{prefix}.{key}"] = value
+    return out

@@ -15,7 +15,7 @@ import yaml
 from mlflow import MlflowClient
 
 from polytask.tracking import Tracking
-from tests.conftest import study_dict
+from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

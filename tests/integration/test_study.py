@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,6 +15,7 @@ from mlflow import MlflowClient
 from polytask.spec import parse_spec
 from polytask.study import run_study
 from polytask.tracking import Tracking
+from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -31,8 +31,6 @@ CANDIDATES = [
 def study(tmp_path_factory, text_data, tiny_pretrained):
     """One tiny study, run once for the module: 3 candidates x 2 seeds + 3 Optuna trials, on a
     'pretrained' encoder with its frozen layers cached."""
-    from tests.conftest import study_dict
-
     raw = study_dict(text_data, candidates=CANDIDATES, seeds=[0, 1])
     raw["encoder"] = {"kind": "pretrained", "name": str(tiny_pretrained), "trainable_layers": 1, "max_length": 32}
     spec = parse_spec(raw)
@@ -145,8 +143,6 @@ def test_a_rerun_into_the_same_output_is_refused(study):
 def test_failing_trials_are_recorded_with_their_reason_and_the_study_ends(tmp_path, text_data, tiny_pretrained):
     """Weights missing from the encoder folder: the driver (tokenizer only) starts the study,
     every trial fails, is retried once by Tune, and ends FAILED in MLflow with the error."""
-    from tests.conftest import study_dict
-
     broken = tmp_path / "broken_encoder"
     shutil.copytree(tiny_pretrained, broken)
     (broken / "model.safetensors").unlink()

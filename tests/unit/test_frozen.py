@@ -11,7 +11,7 @@ from polytask.data.batches import collate, eval_batches
 from polytask.encoders import TextEncoder, build_backbone, load_tokenizer
 from polytask.spec import parse_spec
 from polytask.train import TrialPlan, train
-from tests.unit.test_train import Recorder
+from tests.support import Recorder
 
 
 @pytest.fixture

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import pytest
-import torch
 
 from polytask.data import check_frames, load_splits, prepare_data
 from polytask.encoders import load_tokenizer
 from polytask.spec import parse_spec
 from polytask.tasks import Classification
 from polytask.train import Diverged, TrialPlan, train
-
-
-class Recorder:
-    """Keeps what a trial reports; checkpoint states are serialised at once, as Tune does
-    (the live state holds the optimizer's tensors, which training goes on changing)."""
-
-    def __init__(self) -> None:
-        self.steps: list[tuple[int, dict]] = []
-        self.epochs: list[tuple[int, dict, dict | None]] = []
-
-    def step(self, step, metrics):
-        self.steps.append((step, metrics))
-
-    def epoch(self, epoch, metrics, state):
-        if state is not None:
-            buffer = io.BytesIO()
-            torch.save(state, buffer)
-            buffer.seek(0)
-            state = torch.load(buffer, weights_only=True)
-        self.epochs.append((epoch, metrics, state))
+from tests.support import Recorder, study_dict
 
 
 def setup(make_study, **overrides):
@@ -45,8 +24,6 @@ def setup(make_study, **overrides):
 
 @pytest.fixture(scope="module")
 def three_epochs(text_data):
-    from tests.conftest import study_dict
-
     raw = study_dict(text_data, candidates=[{"weighting": "uncertainty"}, {"weighting": "pcgrad"}])
     raw["training"].update(epochs=3, steps_per_epoch=10)
     spec = parse_spec(raw)

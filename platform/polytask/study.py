@@ -77,7 +77,8 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
     started_ray = not ray.is_initialized()
     if started_ray:
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=verbose, logging_level="WARNING")
+            # "local": a new Ray for this study, never whatever cluster /tmp/ray last recorded
+            ray.init(address=address or "local", include_dashboard=False, log_to_driver=verbose, logging_level="WARNING")
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise StudyError([Problem("--address", f"cannot connect to Ray at {address!r}: {exc}")]) from None
     try:
@@ -156,12 +157,14 @@ def _quiet_libraries() -> None:
 
     import mlflow  # noqa: F401  (configures its loggers on import; lower them afterwards)
     import optuna
+    import transformers
 
     # Tune: the legacy reporter at verbose=0 prints nothing (the new one still draws a box), and
     # no warning on each forced experiment snapshot (one per checkpoint with num_to_keep set).
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    transformers.utils.logging.disable_progress_bar()
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 

@@ -205,6 +205,7 @@ class TrainingSpec(_Model):
     max_grad_norm: float | None = Field(1.0, gt=0)  # None: no clipping
     early_stopping: EarlyStopping = EarlyStopping()
     evaluate_test: bool = True  # evaluate the selected (best validation) epoch on the test split
+    log_every_steps: int = Field(10, ge=1)  # step-level MLflow points: train losses, task weights
 
 
 class ResourcesSpec(_Model):

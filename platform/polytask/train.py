@@ -29,8 +29,6 @@ from polytask.spec import StudySpec, weighting_kwargs
 from polytask.strategies.weighting import Weighting, get_weighting
 from polytask.tasks import TASK_TYPES, score
 
-LOG_EVERY_STEPS = 10  # step-level points (train losses, task weights) per this many steps
-
 
 @dataclass(frozen=True)
 class TrialPlan:
@@ -139,7 +137,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             step_times.append(time.perf_counter() - started)
             epoch_losses += losses.detach().double().cpu()
             global_step += 1
-            if global_step % LOG_EVERY_STEPS == 0:
+            if global_step % settings.log_every_steps == 0:
                 reporter.step(global_step, _step_metrics(tasks, losses, weighting))
         epoch_losses /= max(1, len(step_times))
         weighting.on_epoch_end(epoch_losses.float())
@@ -220,6 +218,8 @@ def trainable_state(model: torch.nn.Module) -> dict[str, Tensor]:
 
 
 def peak_memory_mb(device: torch.device) -> float:
+    """Peak allocated GPU memory, or on CPU the peak resident memory of the trial's process
+    (a reused actor's peak covers the trials it ran before)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

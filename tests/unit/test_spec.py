@@ -36,6 +36,14 @@ def test_shipped_studies_are_valid():
         assert load_spec(path).name == path.stem
 
 
+def test_the_readme_example_is_a_valid_spec():
+    import re
+
+    example = re.search(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S).group(1)
+    spec = parse_spec(yaml.safe_load(example))
+    assert [c.label for c in spec.candidates] == ["equal", "pcgrad", "tuned"]
+
+
 def test_unknown_strategy_names_the_field_and_suggests(make_study):
     problems = problems_of(make_study(candidates=[{"weighting": "pcgard"}]))
     assert problems == [

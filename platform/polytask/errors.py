@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -34,3 +36,13 @@ class StudyError(Exception):
         count = len(self.problems)
         head = f"{count} problem{'s' if count > 1 else ''}{where}:"
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
+
+
+def did_you_mean(value: Any, options: Any) -> str:
+    """`` Did you mean 'x'?`` for the closest option, or nothing."""
+    close = difflib.get_close_matches(str(value), list(options), n=1)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_name(kind: str, value: Any, known: Any) -> str:
+    return f"unknown {kind} '{value}'.{did_you_mean(value, known)} Allowed: {', '.join(sorted(known))}"

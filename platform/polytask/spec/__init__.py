@@ -1,0 +1,94 @@
+"""Study specs: YAML in, a validated :class:`StudySpec` out, or a :class:`StudyError` that names
+each bad field, the value found and what is allowed.
+
+``models.py`` lists every setting; ``checks.py`` checks across fields; ``pydantic_errors.py``
+words pydantic's errors for users.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from polytask.errors import Problem, StudyError
+
+from .checks import ParamError, check_spec, weighting_kwargs
+from .models import (
+    BuiltinSource,
+    CandidateSpec,
+    DataSpec,
+    EncoderSpec,
+    FilesSource,
+    HubSource,
+    PretrainedEncoder,
+    RandomEncoder,
+    SearchSpec,
+    StudySpec,
+    TaskSpec,
+)
+from .pydantic_errors import problem_from_pydantic
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a study spec; raise :class:`StudyError` listing every problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError([Problem("", f"no such spec file: {path}")])
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise StudyError([Problem(where, f"not valid YAML: {reason}")], str(path)) from None
+    return parse_spec(raw, source=str(path), base_dir=path.parent)
+
+
+def parse_spec(raw: Any, source: str | None = None, base_dir: Path | None = None) -> StudySpec:
+    if not isinstance(raw, dict):
+        raise StudyError([Problem("", f"a study spec is a mapping of fields, got {type(raw).__name__}")], source)
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise StudyError([problem_from_pydantic(e) for e in exc.errors()], source) from None
+    problems = check_spec(spec)
+    if problems:
+        raise StudyError(problems, source)
+    if base_dir is not None:
+        spec = _resolve_paths(spec, base_dir)
+    return spec
+
+
+def _resolve_paths(spec: StudySpec, base_dir: Path) -> StudySpec:
+    source = spec.data.source
+    if not isinstance(source, FilesSource):
+        return spec
+    resolved = {
+        split: str((base_dir / value).resolve()) if value is not None else None
+        for split, value in (("train", source.train), ("validation", source.validation), ("test", source.test))
+    }
+    data = spec.data.model_copy(update={"source": source.model_copy(update=resolved)})
+    return spec.model_copy(update={"data": data})
+
+
+__all__ = [
+    "BuiltinSource",
+    "CandidateSpec",
+    "DataSpec",
+    "EncoderSpec",
+    "FilesSource",
+    "HubSource",
+    "ParamError",
+    "PretrainedEncoder",
+    "RandomEncoder",
+    "SearchSpec",
+    "StudySpec",
+    "TaskSpec",
+    "check_spec",
+    "load_spec",
+    "parse_spec",
+    "weighting_kwargs",
+]

@@ -1,0 +1,140 @@
+"""Checks across a spec's fields, once each field has its type: unique names, metrics that fit
+their task, strategy hyperparameters (names, types, task weights) that build a strategy."""
+
+from __future__ import annotations
+
+import math
+import typing
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from polytask.errors import Problem, did_you_mean, unknown_name
+from polytask.strategies.weighting import WEIGHTINGS, type_name
+from polytask.tasks import TASK_TYPES
+
+from .models import CandidateSpec, RandomEncoder, StudySpec
+
+
+def check_spec(spec: StudySpec) -> list[Problem]:
+    """Checks across fields, after each field has its type."""
+    problems: list[Problem] = []
+    problems += _duplicates([t.name for t in spec.tasks], "tasks", "name")
+    problems += _duplicates([c.label for c in spec.candidates], "candidates", "name")
+    problems += _duplicates(spec.seeds, "seeds", None)
+    for i, task in enumerate(spec.tasks):
+        task_type = TASK_TYPES[task.type]
+        if task.metric not in task_type.metrics:
+            problems.append(Problem(f"tasks[{i}].metric", unknown_name(f"{task.type} metric", task.metric, task_type.metrics)))
+        elif task.direction and task.direction != task_type.metrics[task.metric].direction:
+            natural = task_type.metrics[task.metric].direction
+            problems.append(Problem(
+                f"tasks[{i}].direction",
+                f"'{task.direction}' contradicts {task.metric}, which is better when {'higher' if natural == 'max' else 'lower'}; "
+                f"remove direction or set it to '{natural}'",
+            ))
+    for i, candidate in enumerate(spec.candidates):
+        problems += _check_candidate(candidate, f"candidates[{i}]", spec.task_names)
+    enc = spec.encoder
+    if isinstance(enc, RandomEncoder):
+        if enc.hidden_size % enc.heads:
+            problems.append(Problem("encoder.heads", f"hidden_size {enc.hidden_size} is not divisible by heads {enc.heads}"))
+        if enc.trainable_layers is not None and enc.trainable_layers > enc.layers:
+            problems.append(Problem("encoder.trainable_layers", f"{enc.trainable_layers} is more than the encoder's {enc.layers} layers"))
+    return problems
+
+
+class ParamError(ValueError):
+    """A bad strategy hyperparameter; ``field`` is its path inside the candidate."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def weighting_kwargs(candidate: CandidateSpec, task_names: list[str]) -> dict[str, Any]:
+    """The keyword arguments that build ``candidate``'s strategy for these tasks.
+
+    Task weights may be written as a mapping task -> weight (any order) or a list in task order;
+    the strategy receives the list. Raises :class:`ParamError` with a user-facing message.
+    """
+    cls = WEIGHTINGS[candidate.weighting]
+    allowed = cls.hyperparameters()
+    hints = typing.get_type_hints(cls.__init__)
+    kwargs: dict[str, Any] = {}
+    for key, value in candidate.params.items():
+        if key not in allowed:
+            listing = ", ".join(f"{n} ({type_name(hints.get(n))}, default {p.default!r})" for n, p in allowed.items()) or "none"
+            raise ParamError(f"params.{key}", f"'{candidate.weighting}' has no hyperparameter '{key}'.{did_you_mean(key, allowed)} Allowed: {listing}")
+        if key == "weights":
+            value = _task_weights(value, task_names)
+        try:
+            kwargs[key] = TypeAdapter(hints[key]).validate_python(value, strict=False)
+        except ValidationError as exc:
+            detail = exc.errors()[0]["msg"]
+            raise ParamError(f"params.{key}", f"{value!r} is not a valid {type_name(hints[key])} ({detail})") from None
+    if candidate.search is not None:
+        kwargs["weights"] = [1.0] * len(task_names)  # placeholder; each trial's sample replaces it
+    try:
+        cls(len(task_names), **kwargs)
+    except ValueError as exc:
+        raise ParamError("params", str(exc)) from None
+    return kwargs
+
+
+def _check_candidate(candidate: CandidateSpec, path: str, task_names: list[str]) -> list[Problem]:
+    problems = []
+    if candidate.search is not None:
+        if candidate.weighting != "scalarization":
+            problems.append(Problem(f"{path}.search", f"only a 'scalarization' candidate searches task weights, this one uses '{candidate.weighting}'; remove search or set weighting: scalarization"))
+        if "weights" in candidate.params:
+            problems.append(Problem(f"{path}.params.weights", "fixed weights and a weight search exclude each other; remove one"))
+        if candidate.search.low >= candidate.search.high:
+            problems.append(Problem(f"{path}.search.low", f"low ({candidate.search.low}) must be below high ({candidate.search.high})"))
+    if problems:
+        return problems
+    try:
+        weighting_kwargs(candidate, task_names)
+    except ParamError as exc:
+        return [Problem(f"{path}.{exc.field}", exc.message)]
+    return []
+
+
+def _task_weights(value: Any, task_names: list[str]) -> list[float]:
+    count = len(task_names)
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in task_names]
+        missing = [t for t in task_names if t not in value]
+        if unknown or missing:
+            parts = []
+            if unknown:
+                parts.append(f"names unknown task(s) {unknown}")
+            if missing:
+                parts.append(f"lacks task(s) {missing}")
+            raise ParamError("params.weights", f"{' and '.join(parts)}; give one weight for each of {task_names}")
+        value = [value[t] for t in task_names]
+    if not isinstance(value, (list, tuple)):
+        raise ParamError("params.weights", f"{value!r} is neither a list nor a mapping task -> weight")
+    if len(value) != count:
+        raise ParamError("params.weights", f"{len(value)} weight(s) for {count} tasks {task_names}; give one weight per task")
+    try:
+        weights = [float(w) for w in value]
+    except (TypeError, ValueError):
+        raise ParamError("params.weights", f"{value!r} are not all numbers") from None
+    if any(not math.isfinite(w) or w < 0 for w in weights):
+        raise ParamError("params.weights", f"{weights} must be finite and non-negative")
+    if not any(w > 0 for w in weights):
+        raise ParamError("params.weights", f"{weights} are all zero; at least one task must count")
+    return weights
+
+
+def _duplicates(values: list, path: str, field: str | None) -> list[Problem]:
+    seen: dict[Any, int] = {}
+    problems = []
+    for i, value in enumerate(values):
+        if value in seen:
+            where = f"{path}[{i}].{field}" if field else f"{path}[{i}]"
+            problems.append(Problem(where, f"{value!r} repeats {path}[{seen[value]}]; each must be unique"))
+        seen.setdefault(value, i)
+    return problems

@@ -1,0 +1,257 @@
+"""The study spec's fields: every setting, once, with what it means.
+
+Unknown keys are errors (with a did-you-mean), so a typo never silently falls back to a default.
+Checks across fields live in ``checks.py``; reading YAML in ``__init__.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from polytask.errors import unknown_name
+from polytask.strategies.sharing import SHARINGS
+from polytask.strategies.weighting import WEIGHTINGS
+from polytask.tasks import TASK_TYPES, Direction
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- data
+
+
+class BuiltinSource(_Model):
+    """A dataset polytask knows how to fetch from a pinned artifact."""
+
+    kind: Literal["builtin"]
+    name: Literal["rotten_tomatoes"]
+
+
+class FilesSource(_Model):
+    """Local CSV / JSON (lines) / Parquet files; relative paths are relative to the spec file."""
+
+    kind: Literal["files"]
+    train: str
+    validation: str | None = None  # when absent, split off the train file (see `split`)
+    test: str | None = None
+    format: Literal["csv", "json", "parquet"] | None = None  # default: from the file extension
+
+
+class HubSource(_Model):
+    """A Hugging Face dataset, where the hub can be reached."""
+
+    kind: Literal["hub"]
+    name: str
+    config: str | None = None
+    revision: str | None = None
+    train_split: str = "train"
+    validation_split: str | None = "validation"  # None: split off train (see `split`)
+    test_split: str | None = "test"
+
+
+Source = Annotated[Union[BuiltinSource, FilesSource, HubSource], Field(discriminator="kind")]
+
+
+class SplitSpec(_Model):
+    """Fractions held out of the training data when the source has no such split. The split is
+    a property of the dataset, seeded independently of the trial seeds, so every trial of a
+    study sees the same validation and test rows."""
+
+    validation: float = Field(0.1, gt=0, lt=0.5)
+    test: float = Field(0.1, ge=0, lt=0.5)
+    seed: int = 0
+
+
+class ExampleLimits(_Model):
+    """Use at most this many rows of each split (a fixed, seeded subsample); None: all."""
+
+    train: int | None = Field(None, gt=0)
+    validation: int | None = Field(None, gt=0)
+    test: int | None = Field(None, gt=0)
+
+
+class DataSpec(_Model):
+    source: Source
+    text_column: str = "text"
+    split: SplitSpec = SplitSpec()
+    max_examples: ExampleLimits = ExampleLimits()
+
+
+def _registered(kind: str, registry: dict) -> AfterValidator:
+    """A field validator: the value must be a name in ``registry`` (error: did-you-mean + list)."""
+
+    def check(value: str) -> str:
+        if value not in registry:
+            raise ValueError(unknown_name(kind, value, registry))
+        return value
+
+    return AfterValidator(check)
+
+
+class TaskSpec(_Model):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    type: Annotated[str, _registered("task type", TASK_TYPES)] = "classification"
+    label_column: str
+    classes: list[str] | None = None  # default: the sorted label values seen in the train split
+    metric: str = "accuracy"  # the primary metric: early stopping, selection and the search use it
+    direction: Direction | None = None  # default: the metric's own (accuracy: max)
+
+    @field_validator("classes")
+    @classmethod
+    def _classes_distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (len(value) < 2 or len(set(value)) != len(value)):
+            raise ValueError("classes must list at least two distinct labels")
+        return value
+
+    @property
+    def resolved_direction(self) -> Direction:
+        return self.direction or TASK_TYPES[self.type].metrics[self.metric].direction
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+class _EncoderCommon(_Model):
+    trainable_layers: int | None = Field(None, ge=0)  # top N transformer layers trained; None: all
+    pooling: Literal["mean", "cls"] = "mean"
+    max_length: int = Field(128, ge=8, le=4096)  # tokens per text after truncation
+    dropout: float = Field(0.1, ge=0, lt=1)  # before each task head
+
+
+class PretrainedEncoder(_EncoderCommon):
+    """A transformers encoder: a pinned artifact name (``minilm-l6``), a local directory in the
+    Hugging Face layout, or a hub model id (where the hub can be reached)."""
+
+    kind: Literal["pretrained"]
+    name: str = "minilm-l6"
+    # With trainable_layers set: compute the frozen layers once per study, not in every step of
+    # every trial (see polytask.frozen). Off: every trial runs the whole encoder.
+    cache_frozen_layers: bool = True
+
+
+class RandomEncoder(_EncoderCommon):
+    """A small, randomly initialised BERT whose WordPiece tokenizer is trained on the study's
+    training texts. Runs offline; meant for tests and smoke studies."""
+
+    kind: Literal["random"]
+    hidden_size: int = Field(64, ge=8)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(2, ge=1)
+    intermediate_size: int = Field(128, ge=8)
+    vocab_size: int = Field(2000, ge=100)
+
+
+EncoderSpec = Annotated[Union[PretrainedEncoder, RandomEncoder], Field(discriminator="kind")]
+
+
+class SharingSpec(_Model):
+    name: Annotated[str, _registered("sharing strategy", SHARINGS)] = "hard"
+    params: dict[str, Any] = {}
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+class SearchSpec(_Model):
+    """Optuna search over the task weights of a scalarization candidate. Each task's raw weight
+    is drawn log-uniformly from [low, high]; the weights are then scaled to sum to the number of
+    tasks, so equal weighting is the point (1, ..., 1). Multi-objective (one objective per task's
+    primary validation metric), so the candidate yields a Pareto front."""
+
+    trials: int = Field(ge=1)
+    low: float = Field(0.1, gt=0)
+    high: float = Field(10.0, gt=0)
+    seed: int = 0  # Optuna sampler seed
+
+
+class CandidateSpec(_Model):
+    name: str | None = Field(None, pattern=NAME_PATTERN)  # default: the weighting's name
+    weighting: Annotated[str, _registered("weighting strategy", WEIGHTINGS)]
+    params: dict[str, Any] = {}  # the strategy's hyperparameters (`polytask strategies` lists them)
+    search: SearchSpec | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name or self.weighting
+
+
+# --------------------------------------------------------------------------- running
+
+
+class EarlyStopping(_Model):
+    patience: int | None = Field(None, ge=1)  # epochs without improvement of val/score; None: off
+    min_delta: float = Field(0.0, ge=0)
+
+
+class TrainingSpec(_Model):
+    epochs: int = Field(3, ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1)  # None: one pass over the training rows
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    max_grad_norm: float | None = Field(1.0, gt=0)  # None: no clipping
+    early_stopping: EarlyStopping = EarlyStopping()
+    evaluate_test: bool = True  # evaluate the selected (best validation) epoch on the test split
+    log_every_steps: int = Field(10, ge=1)  # step-level MLflow points: train losses, task weights
+
+
+class ResourcesSpec(_Model):
+    """Ray resources of one trial. Torch uses as many threads as CPUs given."""
+
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+    @field_validator("gpu")
+    @classmethod
+    def _whole_gpus_above_one(cls, value: float) -> float:
+        if value > 1 and not float(value).is_integer():
+            raise ValueError("a trial may take a fraction of one GPU or a whole number of GPUs")
+        return value
+
+
+class ExecutionSpec(_Model):
+    max_concurrent_trials: int | None = Field(None, ge=1)  # None: as many as resources allow
+    max_retries: int = Field(1, ge=0)  # a failed trial is retried from its last checkpoint
+
+
+class TrackingSpec(_Model):
+    uri: str | None = None  # None: sqlite:///<output>/mlflow.db
+    experiment: str | None = None  # None: the study name
+
+
+class StudySpec(_Model):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    data: DataSpec
+    tasks: list[TaskSpec] = Field(min_length=1)
+    encoder: EncoderSpec
+    sharing: SharingSpec = SharingSpec()
+    candidates: list[CandidateSpec] = Field(min_length=1)
+    seeds: list[int] = Field([0], min_length=1)
+    training: TrainingSpec = TrainingSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    execution: ExecutionSpec = ExecutionSpec()
+    tracking: TrackingSpec = TrackingSpec()
+    output: str | None = None  # None: runs/<name>, relative to the working directory
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self.tasks]
+
+    def candidate(self, label: str) -> CandidateSpec:
+        return next(c for c in self.candidates if c.label == label)
+
+    def output_dir(self) -> Path:
+        return Path(self.output or Path("runs") / self.name).resolve()
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

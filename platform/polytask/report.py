@@ -108,7 +108,7 @@ def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
         for index in front:
             trial = done.loc[index]
             weights = ", ".join(f"{trial.get(f'weight.{t}', math.nan):.2f}" for t in spec.task_names)
-            row = Row(f"{candidate.label} [{weights}]", candidate.label, candidate.weighting, 1, 0, note=f"seed {trial['seed']}, Pareto-optimal of {len(done)}")
+            row = Row(f"{candidate.label} [{weights}]", candidate.label, candidate.weighting, 1, 0, note=f"seed {trial['seed']}, Pareto-optimal of {len(done)}" + (f" ({failed} failed)" if failed else ""))
             row.values = {c: [float(trial[c])] for c in columns if c in trial and not pd.isna(trial[c])}
             rows.append(row)
         if not front:

@@ -6,8 +6,10 @@ started (bad spec, bad data, unreachable cluster) — the message names the fiel
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -153,10 +155,23 @@ def ui(
     console.print(f"MLflow UI on http://{host}:{port} (store {tracking.uri}); Ctrl-C stops it")
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.uri, "--host", host, "--port", str(port), "--workers", "1"]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # The UI runs in its own process group (mlflow starts a uvicorn child): stopping this command,
+    # by Ctrl-C or SIGTERM, stops the whole group instead of leaving the server behind.
+    server = subprocess.Popen(command, env=env, start_new_session=True)
+    stopping = []
+
+    def stop(*_: object) -> None:  # only signals the group: the main thread's wait() returns
+        stopping.append(True)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
-        raise typer.Exit(subprocess.call(command, env=env))
+        code = server.wait()
     except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+        stop()
+        code = server.wait()
+    raise typer.Exit(0 if stopping else code)
 
 
 @app.command()

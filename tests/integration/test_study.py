@@ -198,4 +198,6 @@ def test_ui_command_serves_the_study(study):
         assert len(runs) == 10  # the parent and its nine trials
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=60)
+    with socket.socket() as probe:  # stopping the command stopped the server it started
+        assert probe.connect_ex(("127.0.0.1", port)) != 0

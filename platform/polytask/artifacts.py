@@ -99,10 +99,6 @@ def fetch(artifact: Artifact | str, progress: bool = True) -> Path:
     return target
 
 
-def is_cached(artifact: Artifact) -> bool:
-    return (cache_root() / "unpacked" / f"{artifact.package}-{artifact.version}" / artifact.member.rstrip("/")).exists()
-
-
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -197,14 +197,14 @@ def _unpack_member(archive: Path, member: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
-        count = 0
+        out, count = staging / "out", 0
         for name, read in _members(archive):
-            inside = name[len(member):] if member.endswith("/") and name.startswith(member) else None
-            if name == member:
-                inside = ""
-            if inside is None or name.endswith("/"):
+            if member.endswith("/") and name.startswith(member) and not name.endswith("/"):
+                destination = out / name[len(member) :]
+            elif name == member:
+                destination = out
+            else:
                 continue
-            destination = (staging / "out" / inside) if inside else staging / "out"
             if staging not in destination.resolve().parents:  # archive paths must stay inside
                 raise ArtifactError(f"{archive.name}: member {name!r} escapes its folder")
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +212,7 @@ def _unpack_member(archive: Path, member: str, target: Path) -> None:
             count += 1
         if count == 0:
             raise ArtifactError(f"{archive.name} holds no {member!r}")
-        (staging / "out").replace(target)
+        out.replace(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -80,23 +80,25 @@ class TextEncoder(nn.Module):
         self.output_dim = backbone.config.hidden_size
         self.frozen_layers: int | None = None  # None: everything trains
         if trainable_layers is not None:
-            layers = transformer_layers(backbone)
-            if trainable_layers > len(layers):
-                raise ValueError(f"trainable_layers={trainable_layers} but the encoder has {len(layers)} layers")
-            self.frozen_layers = len(layers) - trainable_layers
+            # Kept by name, not as an attribute, which would register the layers a second time.
+            self._stack_name = transformer_layers_name(backbone)
+            count = len(self._stack())
+            if trainable_layers > count:
+                raise ValueError(f"trainable_layers={trainable_layers} but the encoder has {count} layers")
+            self.frozen_layers = count - trainable_layers
             backbone.requires_grad_(False)
-            for layer in self._layers()[self.frozen_layers :]:
+            for layer in self._stack()[self.frozen_layers :]:
                 layer.requires_grad_(True)
         self.train()
 
-    def _layers(self) -> list[nn.Module]:
-        return list(transformer_layers(self.backbone))
+    def _stack(self) -> nn.ModuleList:
+        return self.backbone.get_submodule(self._stack_name)
 
     def train(self, mode: bool = True) -> TextEncoder:
         super().train(mode)
         if self.frozen_layers is not None:
             self.backbone.eval()
-            for layer in self._layers()[self.frozen_layers :]:
+            for layer in self._stack()[self.frozen_layers :]:
                 layer.train(mode)
         return self
 
@@ -104,8 +106,7 @@ class TextEncoder(nn.Module):
         if frozen_hidden is None:
             hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         else:
-            layers = transformer_layers(self.backbone)
-            with _only_layers(layers, slice(self.frozen_layers, None)), _output_replaced(self.backbone.embeddings, frozen_hidden):
+            with _only_layers(self._stack(), slice(self.frozen_layers, None)), _output_replaced(self.backbone.embeddings, frozen_hidden):
                 hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return self.pool(hidden, attention_mask)
 
@@ -114,7 +115,7 @@ class TextEncoder(nn.Module):
         """Output of the frozen bottom ``[B, T, hidden]``: the input of the first trainable layer."""
         if self.frozen_layers is None:
             raise ValueError("the encoder has no frozen layers (set trainable_layers)")
-        with _only_layers(transformer_layers(self.backbone), slice(0, self.frozen_layers)):
+        with _only_layers(self._stack(), slice(0, self.frozen_layers)):
             return self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     def pool(self, hidden: Tensor, attention_mask: Tensor) -> Tensor:
@@ -145,12 +146,12 @@ def _output_replaced(module: nn.Module, value: Tensor) -> Iterator[None]:
         handle.remove()
 
 
-def transformer_layers(backbone: nn.Module) -> nn.ModuleList:
-    """The stack of transformer blocks: the ModuleList as long as the config's layer count
-    (``encoder.layer`` in BERT/RoBERTa, ``transformer.layer`` in DistilBERT, ...)."""
+def transformer_layers_name(backbone: nn.Module) -> str:
+    """Where the stack of transformer blocks is: the ModuleList as long as the config's layer
+    count (``encoder.layer`` in BERT/RoBERTa, ``transformer.layer`` in DistilBERT, ...)."""
     count = backbone.config.num_hidden_layers
-    for module in backbone.modules():
+    for name, module in backbone.named_modules():
         if isinstance(module, nn.ModuleList) and len(module) == count:
-            return module
+            return name
     raise ValueError(f"cannot find the {count} transformer layers of {type(backbone).__name__}; set trainable_layers: null")
 

@@ -101,7 +101,6 @@ class TrialRun:
     """The nested MLflow run of one Tune trial. Metrics are buffered and sent in batches."""
 
     def __init__(self, tracking: Tracking, run_id: str) -> None:
-        self.tracking = tracking
         self.run_id = run_id
         self.mlflow = client(tracking.uri)
         self._buffer: list[Any] = []

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from polytask.errors import Problem
-from polytask.spec import StudySpec
+from polytask.spec import StudySpec, TaskSpec
 from polytask.tasks import IGNORE, Direction
 
 
@@ -67,7 +67,7 @@ def check_frames(spec: StudySpec, frames: dict[str, pd.DataFrame]) -> list[Probl
     if problems:
         return problems
     for i, task in enumerate(spec.tasks):
-        classes = task.classes or sorted(set(_labels(frames["train"][task.label_column]).dropna()))
+        classes = task_classes(task, frames["train"])
         if len(classes) < 2:
             problems.append(Problem(f"tasks[{i}]", f"the train split has {len(classes)} distinct label(s) {classes} in column '{task.label_column}'; classification needs at least two"))
             continue
@@ -92,7 +92,7 @@ def prepare_data(spec: StudySpec, frames: dict[str, pd.DataFrame], tokenizer) ->
         TaskInfo(
             name=t.name,
             type=t.type,
-            classes=t.classes or sorted(set(_labels(frames["train"][t.label_column]).dropna())),
+            classes=task_classes(t, frames["train"]),
             metric=t.metric,
             direction=t.resolved_direction,
         )
@@ -114,6 +114,11 @@ def prepare_data(spec: StudySpec, frames: dict[str, pd.DataFrame], tokenizer) ->
         splits[split] = SplitArrays(input_ids, lengths, labels)
         counts[split] = {t: int((y != IGNORE).sum()) for t, y in labels.items()}
     return PreparedData(tasks=tasks, splits=splits, vocab_size=len(tokenizer), pad_id=int(tokenizer.pad_token_id), label_counts=counts)
+
+
+def task_classes(task: TaskSpec, train: pd.DataFrame) -> list[str]:
+    """The declared classes, else the sorted label values of the train split."""
+    return task.classes or sorted(set(_labels(train[task.label_column]).dropna()))
 
 
 def _labels(column: pd.Series) -> pd.Series:

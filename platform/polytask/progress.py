@@ -61,7 +61,9 @@ class StudyProgress(Callback):
             self.console.print(f"{self._clock()} [green]finished[/green] {self._name(trial)}")
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        self.console.print(f"{self._clock()} [yellow]retrying[/yellow] {self._name(trial)} from its last checkpoint")
+        # trial.checkpoint is the last checkpoint Tune registered; without one the retry starts over
+        where = "from its last checkpoint" if trial.checkpoint else "from the start"
+        self.console.print(f"{self._clock()} [yellow]retrying[/yellow] {self._name(trial)} {where}")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self.failed += 1

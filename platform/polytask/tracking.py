@@ -1,8 +1,8 @@
 """MLflow: one parent run per study, one nested run per trial, metrics logged in batches.
 
-The driver opens the experiment and the parent run; each trial opens (or, when Tune retries it,
-re-opens) its own nested run, found by the tag ``polytask.trial_id``, so a retried trial keeps
-one run instead of leaving a dead one behind. Writes are retried with back-off: a SQLite store
+The driver opens the experiment and the parent run; each trial opens (or, when Tune retries it
+from a checkpoint, re-opens) its own nested run, found by the tag ``polytask.trial_id``, so a
+retried trial keeps one run instead of leaving a dead one behind. Writes are retried with back-off: a SQLite store
 shared by concurrent trials answers "database is locked" now and then, and a tracking server
 may restart.
 """
@@ -106,17 +106,27 @@ class TrialRun:
         self._buffer: list[Any] = []
 
     @classmethod
-    def open(cls, tracking: Tracking, trial_id: str, run_name: str, tags: dict[str, str], params: dict[str, Any]) -> TrialRun:
+    def open(
+        cls, tracking: Tracking, trial_id: str, run_name: str, tags: dict[str, str], params: dict[str, Any], resuming: bool
+    ) -> TrialRun:
+        """The trial's run: continued when ``resuming`` from a checkpoint, otherwise a new one.
+
+        A retry that starts from scratch (its worker died before Tune registered any checkpoint)
+        would log its first epochs a second time into the old run; instead the abandoned attempt
+        is deleted (restorable from MLflow's trash) so each trial keeps one run with each point once.
+        """
         mlflow = client(tracking.uri)
         found = retrying(lambda: mlflow.search_runs(
             [tracking.experiment_id],
             filter_string=f"tags.`polytask.trial_id` = '{trial_id}' and tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'",
-            max_results=1,
         ))
-        if found:  # a retry of this trial: continue its run
+        if found and resuming:
             run_id = found[0].info.run_id
             retrying(lambda: mlflow.update_run(run_id, status="RUNNING"))
             return cls(tracking, run_id)
+        for stale in found:
+            retrying(lambda: mlflow.set_tag(stale.info.run_id, "polytask.outcome", "restarted"))
+            retrying(lambda: mlflow.delete_run(stale.info.run_id))
         all_tags = {**tags, "mlflow.parentRunId": tracking.parent_run_id, "polytask.trial_id": trial_id, "polytask.study": tracking.study}
         run = retrying(lambda: mlflow.create_run(tracking.experiment_id, run_name=run_name, tags=all_tags))
         log_params(mlflow, run.info.run_id, params)

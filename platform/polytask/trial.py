@@ -57,15 +57,17 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     spec = context.spec
     plan = TrialPlan(spec, config["candidate"], int(config["seed"]), config.get("weights"), config.get("search_index"))
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
+    state = _load_checkpoint()
     run = TrialRun.open(
         context.tracking,
         trial_id=tune.get_context().get_trial_id(),
         run_name=plan.run_name,
         tags=_tags(spec, plan),
         params=_params(spec, plan, config),
+        resuming=state is not None,
     )
     try:
-        train(plan, context.data, TuneReporter(run), state=_load_checkpoint())
+        train(plan, context.data, TuneReporter(run), state=state)
     except Diverged as exc:
         run.finish("FAILED", outcome="diverged", reason=str(exc))
         tune.report({"diverged": 1.0, "diverged_step": exc.step})

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,18 +45,28 @@ def test_a_killed_trial_resumes_from_its_checkpoint(tmp_path, text_data):
         [sys.executable, "-m", "polytask", "run", str(spec), "--output", str(output)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(study.stdout), daemon=True)
+    reader.start()
     try:
+        # The driver prints the epoch line when it receives epoch 1's result, then registers the
+        # checkpoint that came with it (an idle-actor call, milliseconds). A kill before that
+        # registration would rightly restart from scratch, so wait past it, but not past epoch 2.
         deadline = time.monotonic() + 300
-        while not list((output / "tune").glob("*/*/checkpoint_000000")):  # epoch 1 is saved
-            assert study.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.1)
+        while not any("equal/seed0 epoch 1/4" in line for line in lines):
+            assert study.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert not any("epoch 2/4" in line for line in lines), "epoch 2 ended before the kill; make epochs longer"
         workers = trial_workers()
         assert len(workers) == 1
         os.kill(workers[0], signal.SIGKILL)  # mid-way through epoch 2
-        log, _ = study.communicate(timeout=400)
+        study.wait(timeout=400)
+        reader.join(timeout=10)
     finally:
         if study.poll() is None:
             study.kill()
+    log = "".join(lines)
     assert study.returncode == 0, log
     assert "retrying equal/seed0 from its last checkpoint" in log
 

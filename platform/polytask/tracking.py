@@ -2,9 +2,9 @@
 
 The driver opens the experiment and the parent run; each trial opens (or, when Tune retries it
 from a checkpoint, re-opens) its own nested run, found by the tag ``polytask.trial_id``, so a
-retried trial keeps one run instead of leaving a dead one behind. Writes are retried with back-off: a SQLite store
-shared by concurrent trials answers "database is locked" now and then, and a tracking server
-may restart.
+retried trial keeps one run instead of leaving a dead one behind. Writes are retried with
+back-off: a SQLite store shared by concurrent trials answers "database is locked" now and then,
+and a tracking server may restart.
 """
 
 from __future__ import annotations

@@ -45,8 +45,13 @@ def test_a_killed_trial_resumes_from_its_checkpoint(tmp_path, text_data):
         [sys.executable, "-m", "polytask", "run", str(spec), "--output", str(output)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(study.stdout), daemon=True)
+    lines: list[str] = []  # the study's output so far, appended line by line as it arrives
+
+    def read_output() -> None:
+        for line in study.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read_output, daemon=True)
     reader.start()
     try:
         # The driver prints the epoch line when it receives epoch 1's result, then registers the

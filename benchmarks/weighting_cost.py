@@ -99,7 +99,7 @@ def build(encoder: str, k: int, batch_size: int, seq_len: int, device: torch.dev
     text = TextEncoder(backbone, pooling="mean")
     names = [f"task{i}" for i in range(k)]
     heads = {n: nn.Linear(text.output_dim, 2) for n in names}
-    model = MultiTaskModel(text, HardSharing(names, text.output_dim), heads).to(device)
+    model = MultiTaskModel(HardSharing(names, text), heads).to(device)
     generator = torch.Generator().manual_seed(1)
     batch = {
         "input_ids": torch.randint(1, 1000, (batch_size, seq_len), generator=generator),

@@ -1,9 +1,11 @@
-"""Name -> class lookup shared by the weighting and sharing registries."""
+"""What the weighting and sharing registries share: name -> class lookup, descriptions."""
 
 from __future__ import annotations
 
 import difflib
-from typing import TypeVar
+import inspect
+import typing
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -23,3 +25,27 @@ def lookup(registry: dict[str, T], name: str, kind: str) -> T:
         hint = f" Did you mean '{close[0]}'?" if close else ""
         known = ", ".join(sorted(registry))
         raise UnknownStrategyError(f"unknown {kind} strategy '{name}'. Known: {known}.{hint}") from None
+
+
+def describe(cls: Any) -> dict[str, Any]:
+    """A JSON-friendly description of a strategy class (weighting or sharing), for
+    ``polytask strategies``."""
+    hints = typing.get_type_hints(cls.__init__)
+    hparams = {
+        name: {"type": type_name(hints.get(name)), "default": param.default}
+        for name, param in cls.hyperparameters().items()
+    }
+    return {
+        "name": cls.name,
+        "family": getattr(cls, "family", "sharing"),
+        "paper": cls.paper,
+        "summary": (inspect.getdoc(cls) or "").splitlines()[0],
+        "hyperparameters": hparams,
+    }
+
+
+def type_name(annotation: Any) -> str:
+    """``float``, ``Sequence[float] | None``, ``Literal['a', 'b']``: a type as a user writes it."""
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "")

@@ -98,11 +98,12 @@ def validate(
 @app.command()
 def strategies(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """List the registered weighting and sharing strategies, with papers and hyperparameters."""
+    from polytask.strategies.registry import describe
     from polytask.strategies.sharing import SHARINGS
-    from polytask.strategies.weighting import WEIGHTINGS, describe
+    from polytask.strategies.weighting import WEIGHTINGS
 
     weighting = [describe(cls) for cls in WEIGHTINGS.values()]
-    sharing = [{"name": cls.name, "paper": cls.paper, "summary": (cls.__doc__ or "").strip().splitlines()[0]} for cls in SHARINGS.values()]
+    sharing = [describe(cls) for cls in SHARINGS.values()]
     if as_json:
         print(json.dumps({"weighting": weighting, "sharing": sharing}, indent=2, default=str))
         return
@@ -113,15 +114,18 @@ def strategies(as_json: Annotated[bool, typer.Option("--json", help="Machine-rea
     for column in ("name", "family", "hyperparameters (default)", "paper"):
         table.add_column(column)
     for item in weighting:
-        hparams = ", ".join(f"{k}: {v['type']} = {v['default']!r}" for k, v in item["hyperparameters"].items()) or "—"
-        table.add_row(item["name"], item["family"], escape(hparams), item["paper"])
+        table.add_row(item["name"], item["family"], escape(_hyperparameters(item)), item["paper"])
     console.print(table)
     table = Table(title="Sharing strategies")
-    table.add_column("name")
-    table.add_column("paper")
+    for column in ("name", "hyperparameters (default)", "paper"):
+        table.add_column(column)
     for item in sharing:
-        table.add_row(item["name"], item["paper"])
+        table.add_row(item["name"], escape(_hyperparameters(item)), item["paper"])
     console.print(table)
+
+
+def _hyperparameters(item: dict) -> str:
+    return ", ".join(f"{k}: {v['type']} = {v['default']!r}" for k, v in item["hyperparameters"].items()) or "—"
 
 
 @app.command()

@@ -54,7 +54,7 @@ def precompute(spec: StudySpec, data: PreparedData, batch_size: int = 64) -> str
 def _same_as_full_pass(encoder: TextEncoder, data: PreparedData) -> bool:
     split = data.splits["validation"]
     _, batch = next(eval_batches(split, 8))
-    full = encoder(batch["input_ids"], batch["attention_mask"])
+    full = encoder(batch)
     hidden = encoder.frozen_hidden(batch["input_ids"], batch["attention_mask"])
-    shortcut = encoder(batch["input_ids"], batch["attention_mask"], frozen_hidden=hidden)
+    shortcut = encoder({**batch, "frozen_hidden": hidden})
     return torch.allclose(full, shortcut, atol=CHECK_TOLERANCE, rtol=CHECK_TOLERANCE)

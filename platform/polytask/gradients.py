@@ -7,8 +7,10 @@ What a strategy needs decides the work, done once per step:
   with respect to the shared parameters: one vector-Jacobian product (VJP) per task through the
   shared part;
 * a :class:`GradientAggregator` in ``representation`` space needs the Jacobian with respect to
-  the shared features ``[B, D]`` (cheap: only the heads lie behind them); the combined row then
-  goes through the encoder in one backward pass (Sener & Koltun 2018, MGDA-UB).
+  the boundary of the shared computation (the encoder's features under hard sharing; see
+  polytask.strategies.sharing.base) — cheap: only task-private modules lie behind it; the
+  combined row then goes back through the shared part in one backward pass (Sener & Koltun
+  2018, MGDA-UB).
 
 How the K VJPs are computed is the ``method``:
 
@@ -46,29 +48,31 @@ def resolve_method(method: VJPMethod, device: torch.device) -> Literal["sequenti
     return method
 
 
-def backward(weighting: Weighting, losses: Tensor, model: MultiTaskModel, features: Tensor, method: VJPMethod = "auto") -> int:
-    """Fill ``.grad`` of every trainable parameter for this step. Returns the number of
-    backward passes through the shared encoder (logged as ``cost/backward_passes``; a batched
-    VJP over K tasks counts as K: it does the work of K passes, in one)."""
+def backward(weighting: Weighting, losses: Tensor, model: MultiTaskModel, boundary: list[Tensor], method: VJPMethod = "auto") -> int:
+    """Fill ``.grad`` of every trainable parameter for this step. ``boundary`` is the model's
+    (where the shared computation ends). Returns the number of backward passes through the
+    shared part (logged as ``cost/backward_passes``; a batched VJP over K tasks counts as K: it
+    does the work of K passes, in one)."""
     if isinstance(weighting, LossWeighting):
         weighting(losses).backward()
         return 1
     assert isinstance(weighting, GradientAggregator)
-    if not features.requires_grad:  # nothing shared is trained (a fully frozen encoder)
-        losses.sum().backward()  # each head gets its own task's gradient
+    boundary = [b for b in boundary if b.requires_grad]
+    shared = list(model.shared_parameters())
+    if not boundary or not shared:  # nothing shared is trained (a frozen encoder, task adapters)
+        losses.sum().backward()  # each task's parameters get its own gradient
         return 0
-    method = resolve_method(method, features.device)
-    inputs = [features] if weighting.grad_space == "representation" else list(model.shared_parameters())
-    # the representation path still needs the encoder's graph afterwards; the parameter path frees it
+    method = resolve_method(method, losses.device)
+    inputs = boundary if weighting.grad_space == "representation" else shared
+    # the representation path still needs the shared part's graph afterwards; the parameter path frees it
     jacobian = _task_jacobian(losses, model, inputs, method, keep_graph=weighting.grad_space == "representation")
     combined = _combine(weighting, jacobian, losses)
+    pieces = combined.split([x.numel() for x in inputs])
     if weighting.grad_space == "representation":
-        features.backward(combined.view_as(features))
+        torch.autograd.backward(boundary, [g.view_as(b).to(b.dtype) for g, b in zip(pieces, boundary)])
         return 1
-    offset = 0
-    for p in inputs:
-        _accumulate(p, combined[offset : offset + p.numel()].view_as(p))
-        offset += p.numel()
+    for p, g in zip(inputs, pieces):
+        _accumulate(p, g.view_as(p))
     return len(model.tasks)
 
 

@@ -20,6 +20,14 @@ from polytask.spec import StudySpec
 from polytask.tasks import TASK_TYPES
 from polytask.tracking import Tracking, client, retrying
 
+COST_COLUMNS = {  # column -> header
+    "cost/step_time_ms": "step ms",
+    "cost/backward_passes": "backward passes",
+    "cost/peak_mem_mb": "peak MiB",
+    "cost/params/total": "params",
+    "cost/params/shared": "shared params",
+}
+
 
 @dataclass
 class Row:
@@ -28,6 +36,7 @@ class Row:
     weighting: str
     trials: int
     failed: int
+    sharing: str = "hard"
     values: dict[str, list[float]] = field(default_factory=dict)  # column -> one value per trial
     note: str = ""
     best: bool = False
@@ -85,14 +94,16 @@ def collect_trials(tracking: Tracking) -> pd.DataFrame:
 
 
 def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
+    """Main tasks first (their primary metrics are the headline), auxiliary tasks after them."""
     columns, primary = [], []
-    for t in spec.tasks:
+    ordered = spec.main_tasks + [t for t in spec.tasks if t.auxiliary]
+    for t in ordered:
         for metric in TASK_TYPES[t.type].metrics:
             columns.append(f"best/val/{t.name}/{metric}")
-        primary.append(f"best/val/{t.name}/{t.metric}")
+    primary = [f"best/val/{t.name}/{t.metric}" for t in spec.main_tasks]
     columns.append("best/val/score")
-    columns += [f"test/{t.name}/{t.metric}" for t in spec.tasks if len(trials) and f"test/{t.name}/{t.metric}" in trials]
-    columns += ["cost/step_time_ms", "cost/backward_passes"]
+    columns += [f"test/{t.name}/{t.metric}" for t in ordered if len(trials) and f"test/{t.name}/{t.metric}" in trials]
+    columns += [c for c in COST_COLUMNS if len(trials) and c in trials]
     completed = trials[(trials["status"] == "FINISHED")] if len(trials) else trials
     rows: list[Row] = []
     for candidate in spec.candidates:
@@ -100,19 +111,20 @@ def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
         done = completed[completed["candidate"] == candidate.label] if len(completed) else completed
         failed = len(mine) - len(done)
         if candidate.search is None:
-            row = Row(candidate.label, candidate.label, candidate.weighting, len(done), failed)
+            row = Row(candidate.label, candidate.label, candidate.weighting, len(done), failed, sharing=spec.sharing_of(candidate.label).name)
             row.values = {c: [float(v) for v in done[c].dropna()] for c in columns if c in done}
             rows.append(row)
             continue
-        front = pareto_front(done, primary, [t.resolved_direction for t in spec.tasks])
+        front = pareto_front(done, primary, [t.resolved_direction for t in spec.main_tasks])
         for index in front:
             trial = done.loc[index]
             weights = ", ".join(f"{trial.get(f'weight.{t}', math.nan):.2f}" for t in spec.task_names)
-            row = Row(f"{candidate.label} [{weights}]", candidate.label, candidate.weighting, 1, 0, note=f"seed {trial['seed']}, Pareto-optimal of {len(done)}" + (f" ({failed} failed)" if failed else ""))
+            note = f"seed {trial['seed']}, Pareto-optimal of {len(done)}" + (f" ({failed} failed)" if failed else "")
+            row = Row(f"{candidate.label} [{weights}]", candidate.label, candidate.weighting, 1, 0, sharing=spec.sharing_of(candidate.label).name, note=note)
             row.values = {c: [float(trial[c])] for c in columns if c in trial and not pd.isna(trial[c])}
             rows.append(row)
         if not front:
-            rows.append(Row(candidate.label, candidate.label, candidate.weighting, 0, failed, note="no completed trial"))
+            rows.append(Row(candidate.label, candidate.label, candidate.weighting, 0, failed, sharing=spec.sharing_of(candidate.label).name, note="no completed trial"))
     scored = [r for r in rows if not math.isnan(r.mean("best/val/score"))]
     if scored:
         max(scored, key=lambda r: r.mean("best/val/score")).best = True
@@ -142,6 +154,8 @@ def pareto_front(frame: pd.DataFrame, columns: list[str], directions: list[str])
 
 def short(column: str) -> str:
     """``best/val/sentiment/accuracy`` -> ``sentiment accuracy``; keeps test/cost prefixes."""
+    if column in COST_COLUMNS:
+        return COST_COLUMNS[column]
     parts = column.split("/")
     if parts[:2] == ["best", "val"]:
         return " ".join(parts[2:]) if parts[2] != "score" else "score"
@@ -152,6 +166,8 @@ def cell(row: Row, column: str) -> str:
     mean, std = row.mean(column), row.std(column)
     if math.isnan(mean):
         return "—"
+    if column.startswith("cost/params/"):
+        return f"{mean / 1e6:.3f}M" if mean >= 1e5 else f"{mean:,.0f}"
     digits = 1 if column.startswith("cost/") else 3
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -163,7 +179,9 @@ def to_markdown(comparison: Comparison, spec: StudySpec) -> str:
         "",
         "Validation metrics at each trial's selected epoch (best `val/score`), mean ± std over seeds.",
         "Searched scalarization: its Pareto-optimal trials, with weights in task order "
-        f"({', '.join(spec.task_names)}). ★ best mean `val/score` (mean of the tasks' primary metrics).",
+        f"({', '.join(spec.task_names)}). ★ best mean `val/score` (mean of the main tasks' primary metrics).",
+        *([f"Auxiliary tasks (trained, not in `val/score`, the search's objectives or the front): {', '.join(t.name for t in spec.tasks if t.auxiliary)}."] if any(t.auxiliary for t in spec.tasks) else []),
+        "Costs: step time and peak memory per trial; parameters are trainable ones, `shared` those two or more tasks' losses reach.",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "---|" * len(headers),
@@ -183,7 +201,7 @@ def to_markdown(comparison: Comparison, spec: StudySpec) -> str:
 def to_frame(comparison: Comparison) -> pd.DataFrame:
     records = []
     for row in comparison.rows:
-        record = {"candidate": row.label, "weighting": row.weighting, "trials": row.trials, "failed": row.failed, "best": row.best, "note": row.note}
+        record = {"candidate": row.label, "sharing": row.sharing, "weighting": row.weighting, "trials": row.trials, "failed": row.failed, "best": row.best, "note": row.note}
         for column in comparison.columns:
             record[f"{column} mean"] = row.mean(column)
             record[f"{column} std"] = row.std(column)
@@ -194,7 +212,8 @@ def to_frame(comparison: Comparison) -> pd.DataFrame:
 def print_table(comparison: Comparison, spec: StudySpec, console) -> None:
     from rich.table import Table
 
-    shown = comparison.primary + ["best/val/score"] + [c for c in comparison.columns if c.startswith("test/")] + ["cost/step_time_ms"]
+    shown = comparison.primary + ["best/val/score"] + [c for c in comparison.columns if c.startswith("test/")]
+    shown += [c for c in ("cost/step_time_ms", "cost/params/total") if c in comparison.columns]
     table = Table(title=f"polytask study '{spec.name}' — validation at the selected epoch, mean ± std over seeds")
     table.add_column("candidate")
     table.add_column("trials", justify="right")
@@ -211,14 +230,15 @@ def plot_front(comparison: Comparison, spec: StudySpec, path: Path) -> Path | No
     """Searched trials (grey), their Pareto front (line) and each fixed candidate's mean ± std,
     on each pair of tasks' primary metrics. None for a single-task study."""
     done = comparison.trials[comparison.trials["status"] == "FINISHED"] if len(comparison.trials) else comparison.trials
-    if len(spec.tasks) < 2 or not len(done):
+    tasks = spec.main_tasks
+    if len(tasks) < 2 or not len(done):
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pairs = [(i, j) for i in range(len(spec.tasks)) for j in range(i + 1, len(spec.tasks))][:6]
+    pairs = [(i, j) for i in range(len(tasks)) for j in range(i + 1, len(tasks))][:6]
     fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.6), squeeze=False)
     searched = [c.label for c in spec.candidates if c.search is not None]
     for ax, (i, j) in zip(axes[0], pairs):
@@ -227,7 +247,7 @@ def plot_front(comparison: Comparison, spec: StudySpec, path: Path) -> Path | No
             pts = done[done["candidate"] == label]
             if x in pts and y in pts:
                 ax.scatter(pts[x], pts[y], s=18, color="0.6", label=f"{label}: searched weights")
-                front = pareto_front(pts, [x, y], [spec.tasks[i].resolved_direction, spec.tasks[j].resolved_direction])
+                front = pareto_front(pts, [x, y], [tasks[i].resolved_direction, tasks[j].resolved_direction])
                 line = pts.loc[front].sort_values(x)
                 ax.plot(line[x], line[y], "-o", color="black", ms=5, label=f"{label}: Pareto front")
         for k, row in enumerate(r for r in comparison.rows if r.candidate not in searched):

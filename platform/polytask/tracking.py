@@ -82,7 +82,7 @@ def start_study(spec: StudySpec, output: Path) -> Tracking:
         "candidates": ",".join(c.label for c in spec.candidates),
         "seeds": ",".join(map(str, spec.seeds)),
         "encoder": getattr(spec.encoder, "name", spec.encoder.kind),
-        "sharing": spec.sharing.name,
+        "sharing": ",".join(dict.fromkeys(spec.sharing_of(c.label).name for c in spec.candidates)),
     }
     log_params(mlflow, run.info.run_id, params)
     mlflow.log_text(run.info.run_id, spec.to_yaml(), "spec.yaml")

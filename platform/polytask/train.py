@@ -94,7 +94,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
     spec, settings = plan.spec, plan.spec.training
     device = torch.device("cuda" if spec.resources.gpu > 0 and torch.cuda.is_available() else "cpu")
     seed_everything(plan.seed)
-    model = build_model(spec, data).to(device)
+    model = build_model(spec, data, spec.sharing_of(plan.candidate)).to(device)
     weighting = build_weighting(plan).to(device)
     tasks = data.tasks
     stream = TrainStream(data.splits["train"], settings.batch_size, plan.seed)
@@ -102,6 +102,8 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
     optimizer = _optimizer(model, weighting, settings.learning_rate, settings.weight_decay)
     scheduler = _linear_warmup_decay(optimizer, settings.epochs * steps_per_epoch, settings.warmup_ratio)
     directions = {t.name: t.direction for t in tasks}
+    counted = [t for t in tasks if not t.auxiliary]  # val/score: the main tasks only
+    parameter_counts = {f"cost/params/{k}": v for k, v in model.parameter_counts().items()}
     autocast = autocast_context(device, settings.precision)
 
     start_epoch, global_step, bad_epochs = 0, 0, 0
@@ -124,7 +126,8 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
         for batch in stream.epoch(epoch, settings.steps_per_epoch):
             started = time.perf_counter()
             batch = {k: v.to(device) for k, v in batch.items()}
-            losses, passes = training_step(model, weighting, optimizer, batch, tasks, settings, autocast, global_step)
+            step = training_step(model, weighting, optimizer, batch, tasks, settings, autocast, global_step)
+            losses, passes = step.losses, step.backward_passes
             scheduler.step()
             if device.type == "cuda":
                 torch.cuda.synchronize()
@@ -132,12 +135,12 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             epoch_losses += losses.detach().double().cpu()
             global_step += 1
             if global_step % settings.log_every_steps == 0:
-                reporter.step(global_step, _step_metrics(tasks, losses, weighting, passes))
+                reporter.step(global_step, _step_metrics(tasks, step, weighting))
         epoch_losses /= max(1, len(step_times))
         weighting.on_epoch_end(epoch_losses.float())
 
         validation = evaluate(model, data.splits["validation"], data, settings.eval_batch_size, device, "val", settings.precision)
-        val_score = score({t.name: validation[f"val/{t.name}/{t.metric}"] for t in tasks}, directions)
+        val_score = score({t.name: validation[f"val/{t.name}/{t.metric}"] for t in counted}, directions)
         if val_score > best["score"] + settings.early_stopping.min_delta:
             best = {"score": val_score, "epoch": epoch + 1, "metrics": validation}
             best_model = trainable_state(model)
@@ -160,6 +163,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             "cost/step_time_ms": 1000 * float(np.mean(step_times)),
             "cost/backward_passes": passes,
             "cost/peak_mem_mb": peak_memory_mb(device),
+            **parameter_counts,
         }
         if last and settings.evaluate_test and "test" in data.splits:
             current = trainable_state(model)
@@ -184,6 +188,13 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
     return metrics
 
 
+@dataclass(frozen=True)
+class StepResult:
+    losses: Tensor  # [K], detached
+    backward_passes: int  # through the shared part
+    regularizer: float | None  # the sharing's own term (soft sharing's penalty), if any
+
+
 def training_step(
     model: MultiTaskModel,
     weighting: Weighting,
@@ -193,16 +204,18 @@ def training_step(
     settings: TrainingSpec,
     autocast: torch.autocast,
     step: int,
-) -> tuple[Tensor, int]:
-    """One optimizer step on one batch; returns the task losses ``[K]`` (detached) and the
-    number of backward passes through the shared encoder. ``tasks`` carry ``name`` and
-    ``type``. Benchmarks call this too, so they time exactly what trials run."""
+) -> StepResult:
+    """One optimizer step on one batch. ``tasks`` carry ``name`` and ``type``. Benchmarks call
+    this too, so they time exactly what trials run."""
     with autocast:
-        features, losses = task_losses(model, batch, tasks)
+        boundary, losses = task_losses(model, batch, tasks)
     if not torch.isfinite(losses).all():
         raise Diverged(step, {t.name: float(v) for t, v in zip(tasks, losses.detach())})
     optimizer.zero_grad(set_to_none=True)
-    passes = backward(weighting, losses, model, features, settings.gradient_method)
+    passes = backward(weighting, losses, model, boundary, settings.gradient_method)
+    regularizer = model.sharing.regularizer()  # added as is, outside the task weighting
+    if regularizer is not None:
+        regularizer.backward()
     if settings.max_grad_norm is not None:
         torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
     optimizer.step()
@@ -211,13 +224,14 @@ def training_step(
             weighting.on_step_end(task_losses(model, batch, tasks)[1])
     else:
         weighting.on_step_end(losses.detach())
-    return losses.detach(), passes
+    return StepResult(losses.detach(), passes, None if regularizer is None else float(regularizer))
 
 
-def task_losses(model: MultiTaskModel, batch: dict[str, Tensor], tasks) -> tuple[Tensor, Tensor]:
-    """Shared features and the task losses ``[K]`` (missing labels masked) of one batch."""
-    features, logits = model(batch)
-    return features, torch.stack([TASK_TYPES[t.type].loss(logits[t.name], batch[f"labels/{t.name}"]).float() for t in tasks])
+def task_losses(model: MultiTaskModel, batch: dict[str, Tensor], tasks) -> tuple[list[Tensor], Tensor]:
+    """The boundary of the shared computation and the task losses ``[K]`` (missing labels
+    masked) of one batch."""
+    boundary, logits = model(batch)
+    return boundary, torch.stack([TASK_TYPES[t.type].loss(logits[t.name], batch[f"labels/{t.name}"]).float() for t in tasks])
 
 
 def autocast_context(device: torch.device, precision: str) -> torch.autocast:
@@ -265,10 +279,12 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _step_metrics(tasks, losses: Tensor, weighting: Weighting, backward_passes: int) -> dict[str, float]:
-    out = {f"train/{t.name}/step_loss": float(v) for t, v in zip(tasks, losses.detach())}
+def _step_metrics(tasks, step: StepResult, weighting: Weighting) -> dict[str, float]:
+    out = {f"train/{t.name}/step_loss": float(v) for t, v in zip(tasks, step.losses)}
     out.update({f"weight/{t.name}": float(w) for t, w in zip(tasks, weighting.task_weights())})
-    out["cost/backward_passes"] = backward_passes
+    out["cost/backward_passes"] = step.backward_passes
+    if step.regularizer is not None:
+        out["train/regularizer"] = step.regularizer
     return out
 
 
@@ -296,4 +312,4 @@ def _linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, war
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-__all__ = ["Diverged", "Reporter", "TrialPlan", "autocast_context", "build_weighting", "evaluate", "task_losses", "train", "training_step"]
+__all__ = ["Diverged", "Reporter", "StepResult", "TrialPlan", "autocast_context", "build_weighting", "evaluate", "task_losses", "train", "training_step"]

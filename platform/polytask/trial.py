@@ -96,7 +96,7 @@ def _tags(spec: StudySpec, plan: TrialPlan) -> dict[str, str]:
         "polytask.candidate": plan.candidate,
         "polytask.strategy": candidate.weighting,
         "polytask.family": get_weighting_class(candidate.weighting).family,
-        "polytask.sharing": spec.sharing.name,
+        "polytask.sharing": spec.sharing_of(plan.candidate).name,
         "polytask.seed": str(plan.seed),
         "polytask.searched": str(candidate.search is not None).lower(),
     }
@@ -114,7 +114,8 @@ def _params(spec: StudySpec, plan: TrialPlan, config: dict[str, Any]) -> dict[st
         params[f"sampled.{task}"] = raw
     params.update(_flat("training", spec.training.model_dump()))
     params.update(_flat("encoder", spec.encoder.model_dump()))
-    params.update(_flat("sharing", spec.sharing.model_dump()))
+    params.update(_flat("sharing", spec.sharing_of(plan.candidate).model_dump()))
+    params["heads.hidden"] = spec.heads.hidden
     return params
 
 

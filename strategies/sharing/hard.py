@@ -1,32 +1,42 @@
-"""Hard parameter sharing: every task reads the same encoder features.
+"""Hard parameter sharing: one encoder (and optionally a shared MLP on top) for every task.
 
-Caruana, "Multitask Learning", Machine Learning 28, 1997. The encoder is shared whole; each task
-has only its own head. This module is the identity on the features and owns no parameters.
+Caruana, "Multitask Learning", Machine Learning 28, 1997. The tasks share everything but their
+heads: ``h_k(x) = head_k(bottom(encoder(x)))``. With ``hidden`` empty (the default) the bottom
+is the identity, the usual "encoder + task heads"; the MMoE paper's *shared-bottom* baseline is
+this with a hidden layer (Ma et al. 2018).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from torch import Tensor, nn
+from torch import nn
 
-from .base import Sharing
+from .base import Backbone, Batch, SharedOutput, Sharing, mlp, trainable
 
 
 class HardSharing(Sharing):
-    """One shared encoder; the features go to every task head unchanged."""
+    """One shared encoder (+ shared MLP bottom); the result goes to every task head."""
 
     name = "hard"
     paper = "Caruana, Multitask Learning, Machine Learning 1997"
+    summary = "one shared encoder (+ optional shared MLP bottom), one head per task"
 
-    def forward(self, features: Tensor) -> dict[str, Tensor]:
-        return {task: features for task in self.tasks}
+    def __init__(self, tasks: Sequence[str], encoder: Backbone, hidden: Sequence[int] = (), dropout: float = 0.0) -> None:
+        super().__init__(tasks, encoder)
+        self.hidden, self.dropout = list(hidden), dropout
+        self.encoder = encoder
+        self.bottom = mlp(encoder.output_dim, self.hidden, dropout)
+
+    def forward(self, batch: Batch) -> SharedOutput:
+        shared = self.bottom(self.encoder(batch))
+        return SharedOutput({task: shared for task in self.tasks}, [shared])
 
     def output_dim(self, task: str) -> int:
-        return self.feature_dim
+        return self.hidden[-1] if self.hidden else self.encoder.output_dim
 
     def shared_parameters(self) -> Iterator[nn.Parameter]:
-        return iter(())
+        return trainable(self.parameters())
 
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
         if task not in self.tasks:

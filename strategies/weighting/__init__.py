@@ -11,8 +11,8 @@ import importlib
 import pkgutil
 from typing import Any
 
-from ..registry import UnknownStrategyError, lookup
-from .base import GradientAggregator, GradSpace, LossWeighting, Weighting, describe, type_name
+from ..registry import UnknownStrategyError, describe, lookup, type_name
+from .base import GradientAggregator, GradSpace, LossWeighting, Weighting
 from .equal import Equal
 from .pcgrad import PCGrad
 from .scalarization import Scalarization

@@ -33,8 +33,7 @@ currently applied so they can be logged.
 from __future__ import annotations
 
 import inspect
-import typing
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
@@ -164,26 +163,3 @@ class GradientAggregator(Weighting):
             raise ValueError(
                 f"expected a Jacobian of shape [{self.num_tasks}, P], got {tuple(jacobian.shape)}"
             )
-
-
-def describe(cls: type[Weighting]) -> dict[str, Any]:
-    """A JSON-friendly description of a strategy class, for ``polytask strategies``."""
-    hints = typing.get_type_hints(cls.__init__)
-    hparams = {
-        name: {"type": type_name(hints.get(name)), "default": param.default}
-        for name, param in cls.hyperparameters().items()
-    }
-    return {
-        "name": cls.name,
-        "family": cls.family,
-        "paper": cls.paper,
-        "summary": (inspect.getdoc(cls) or "").splitlines()[0],
-        "hyperparameters": hparams,
-    }
-
-
-def type_name(annotation: Any) -> str:
-    """``float``, ``Sequence[float] | None``, ``Literal['a', 'b']``: a type as a user writes it."""
-    if isinstance(annotation, type):
-        return annotation.__name__
-    return str(annotation).replace("typing.", "").replace("collections.abc.", "")

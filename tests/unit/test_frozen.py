@@ -45,12 +45,29 @@ def test_shortcut_equals_the_full_forward_pass(pretrained_study, trainable):
     data = prepared(spec)
     encoder = TextEncoder(build_backbone(spec.encoder, data.vocab_size, data.pad_id), "mean", trainable).eval()
     _, batch = next(eval_batches(data.splits["validation"], 16))
-    full = encoder(batch["input_ids"], batch["attention_mask"])
+    full = encoder(batch)
     hidden = encoder.frozen_hidden(batch["input_ids"], batch["attention_mask"])
     assert hidden.shape == (*batch["input_ids"].shape, 32)
-    assert torch.allclose(encoder(batch["input_ids"], batch["attention_mask"], frozen_hidden=hidden), full, atol=1e-5)
+    assert torch.allclose(encoder({**batch, "frozen_hidden": hidden}), full, atol=1e-5)
     # and the layer stack is whole again afterwards
     assert len(encoder.backbone.encoder.layer) == 3
+
+
+@pytest.mark.parametrize("trainable", [None, 1, 3])
+@pytest.mark.parametrize("cached", [False, True])
+def test_stem_stages_and_readout_compose_to_the_forward_pass(pretrained_study, trainable, cached):
+    # the Backbone law layer-wise sharing strategies rely on
+    spec = pretrained_study(trainable_layers=trainable)
+    data = prepared(spec)
+    encoder = TextEncoder(build_backbone(spec.encoder, data.vocab_size, data.pad_id), "mean", trainable).eval()
+    _, batch = next(eval_batches(data.splits["validation"], 16))
+    if cached and trainable is not None:
+        batch = {**batch, "frozen_hidden": encoder.frozen_hidden(batch["input_ids"], batch["attention_mask"])}
+    assert encoder.num_stages == (3 if trainable is None else trainable)
+    hidden = encoder.stem(batch)
+    for index in range(encoder.num_stages):
+        hidden = encoder.stage(index, hidden, batch)
+    assert torch.allclose(encoder.readout(hidden, batch), encoder(batch), atol=1e-5)
 
 
 def test_precompute_attaches_every_split(pretrained_study):

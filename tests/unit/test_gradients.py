@@ -20,23 +20,23 @@ class ToyEncoder(nn.Module):
         self.layer = nn.Linear(4, 3)
         self.output_dim = 3
 
-    def forward(self, input_ids, attention_mask, frozen_hidden=None):
-        return torch.tanh(self.layer(input_ids.float()))
+    def forward(self, batch):
+        return torch.tanh(self.layer(batch["input_ids"].float()))
 
 
 def toy_model(seed: int = 0) -> MultiTaskModel:
     torch.manual_seed(seed)
     tasks = ["a", "b", "c"]
-    return MultiTaskModel(ToyEncoder(), HardSharing(tasks, 3), {t: nn.Linear(3, 1) for t in tasks})
+    return MultiTaskModel(HardSharing(tasks, ToyEncoder()), {t: nn.Linear(3, 1) for t in tasks})
 
 
 def forward(model: MultiTaskModel, seed: int = 1):
     generator = torch.Generator().manual_seed(seed)
     batch = {"input_ids": torch.randn(8, 4, generator=generator), "attention_mask": torch.ones(8, 4)}
     targets = torch.randn(3, 8, generator=generator)
-    features, logits = model(batch)
+    boundary, logits = model(batch)
     losses = torch.stack([((logits[t].squeeze(-1) - y) ** 2).mean() for t, y in zip(model.tasks, targets)])
-    return features, losses
+    return boundary, losses
 
 
 def per_task_grads(model: MultiTaskModel, seed: int = 1) -> list[dict[str, torch.Tensor]]:
@@ -53,8 +53,8 @@ def per_task_grads(model: MultiTaskModel, seed: int = 1) -> list[dict[str, torch
 def test_loss_weighting_is_one_backward_pass_of_the_weighted_sum():
     model = toy_model()
     expected = per_task_grads(model)
-    features, losses = forward(model)
-    assert backward(Equal(3), losses, model, features) == 1
+    boundary, losses = forward(model)
+    assert backward(Equal(3), losses, model, boundary) == 1
     for name, p in model.named_parameters():
         assert torch.allclose(p.grad, sum(g[name] for g in expected if name in g), atol=1e-6)
 
@@ -82,11 +82,11 @@ AGGREGATORS = {"gramian": PCGrad, "jacobian": ElementwiseMedian}
 def test_parameter_space_aggregates_shared_and_gives_heads_their_own_gradient(kind, method):
     model = toy_model()
     expected = per_task_grads(model)
-    features, losses = forward(model)
+    boundary, losses = forward(model)
     strategy = AGGREGATORS[kind](3)
     torch.manual_seed(5)
-    assert backward(strategy, losses, model, features, method) == 3
-    shared = [n for n, _ in model.named_parameters() if n.startswith("encoder.")]
+    assert backward(strategy, losses, model, boundary, method) == 3
+    shared = [n for n, _ in model.named_parameters() if n.startswith("sharing.encoder.")]
     jacobian = torch.stack([torch.cat([g[n].flatten() for n in shared]) for g in expected])
     torch.manual_seed(5)
     combined = AGGREGATORS[kind](3)(jacobian, losses.detach())
@@ -102,16 +102,17 @@ def test_parameter_space_aggregates_shared_and_gives_heads_their_own_gradient(ki
 def test_representation_space_backpropagates_the_combined_feature_gradient(kind, method):
     model = toy_model()
     expected = per_task_grads(model)
-    features, losses = forward(model)
+    boundary, losses = forward(model)
+    (features,) = boundary
     feature_grads = torch.stack([torch.autograd.grad(losses[k], features, retain_graph=True)[0].flatten() for k in range(3)])
     torch.manual_seed(3)
     combined = AGGREGATORS[kind](3)(feature_grads, losses.detach()).view_as(features)
-    (expected_encoder_grad,) = torch.autograd.grad(features, model.encoder.layer.weight, combined, retain_graph=True)
+    (expected_encoder_grad,) = torch.autograd.grad(features, model.sharing.encoder.layer.weight, combined, retain_graph=True)
     model.zero_grad()
     strategy = AGGREGATORS[kind](3, grad_space="representation")
     torch.manual_seed(3)
-    assert backward(strategy, losses, model, features, method) == 1
-    assert torch.allclose(model.encoder.layer.weight.grad, expected_encoder_grad, atol=1e-6)
+    assert backward(strategy, losses, model, boundary, method) == 1
+    assert torch.allclose(model.sharing.encoder.layer.weight.grad, expected_encoder_grad, atol=1e-6)
     for k, task in enumerate(model.tasks):
         for name, p in model.heads[task].named_parameters():
             assert torch.allclose(p.grad, expected[k][f"heads.{task}.{name}"], atol=1e-6)
@@ -126,8 +127,8 @@ def test_auto_picks_batched_vjps_only_on_cuda():
 @pytest.mark.parametrize("grad_space", ["parameters", "representation"])
 def test_frozen_encoder_trains_heads_only(grad_space):
     model = toy_model()
-    model.encoder.requires_grad_(False)
-    features, losses = forward(model)
-    assert backward(PCGrad(3, grad_space=grad_space), losses, model, features) == 0
-    assert model.encoder.layer.weight.grad is None
+    model.sharing.encoder.requires_grad_(False)
+    boundary, losses = forward(model)
+    assert backward(PCGrad(3, grad_space=grad_space), losses, model, boundary) == 0
+    assert model.sharing.encoder.layer.weight.grad is None
     assert all(p.grad is not None for p in model.heads.parameters())

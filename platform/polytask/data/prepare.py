@@ -24,6 +24,7 @@ class TaskInfo:
     classes: list[str]
     metric: str  # primary metric
     direction: Direction
+    auxiliary: bool = False  # trained, but not part of val/score or the comparison's headline
 
 
 @dataclass
@@ -95,6 +96,7 @@ def prepare_data(spec: StudySpec, frames: dict[str, pd.DataFrame], tokenizer) ->
             classes=task_classes(t, frames["train"]),
             metric=t.metric,
             direction=t.resolved_direction,
+            auxiliary=t.auxiliary,
         )
         for t in spec.tasks
     ]

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from polytask.errors import Problem, StudyError
 
-from .checks import ParamError, check_spec, weighting_kwargs
+from .checks import ParamError, check_spec, sharing_kwargs, weighting_kwargs
 from .models import (
     BuiltinSource,
     CandidateSpec,
@@ -90,5 +90,6 @@ __all__ = [
     "check_spec",
     "load_spec",
     "parse_spec",
+    "sharing_kwargs",
     "weighting_kwargs",
 ]

@@ -10,10 +10,11 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from polytask.errors import Problem, did_you_mean, unknown_name
-from polytask.strategies.weighting import WEIGHTINGS, type_name
+from polytask.strategies.sharing import SHARINGS
+from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, type_name
 from polytask.tasks import TASK_TYPES
 
-from .models import CandidateSpec, RandomEncoder, StudySpec
+from .models import CandidateSpec, RandomEncoder, SharingSpec, StudySpec
 
 
 def check_spec(spec: StudySpec) -> list[Problem]:
@@ -33,8 +34,14 @@ def check_spec(spec: StudySpec) -> list[Problem]:
                 f"'{task.direction}' contradicts {task.metric}, which is better when {'higher' if natural == 'max' else 'lower'}; "
                 f"remove direction or set it to '{natural}'",
             ))
+    if not spec.main_tasks:
+        problems.append(Problem("tasks", "every task is auxiliary; mark at least one task auxiliary: false (the study needs something to compare on)"))
+    problems += _check_sharing(spec.sharing, "sharing", spec.task_names)
     for i, candidate in enumerate(spec.candidates):
         problems += _check_candidate(candidate, f"candidates[{i}]", spec.task_names)
+        if candidate.sharing is not None:
+            problems += _check_sharing(candidate.sharing, f"candidates[{i}].sharing", spec.task_names)
+        problems += _check_pairing(candidate, candidate.sharing or spec.sharing, f"candidates[{i}]")
     enc = spec.encoder
     if isinstance(enc, RandomEncoder):
         if enc.hidden_size % enc.heads:
@@ -60,20 +67,7 @@ def weighting_kwargs(candidate: CandidateSpec, task_names: list[str]) -> dict[st
     the strategy receives the list. Raises :class:`ParamError` with a user-facing message.
     """
     cls = WEIGHTINGS[candidate.weighting]
-    allowed = cls.hyperparameters()
-    hints = typing.get_type_hints(cls.__init__)
-    kwargs: dict[str, Any] = {}
-    for key, value in candidate.params.items():
-        if key not in allowed:
-            listing = ", ".join(f"{n} ({type_name(hints.get(n))}, default {p.default!r})" for n, p in allowed.items()) or "none"
-            raise ParamError(f"params.{key}", f"'{candidate.weighting}' has no hyperparameter '{key}'.{did_you_mean(key, allowed)} Allowed: {listing}")
-        if key == "weights" or isinstance(value, dict):  # any per-task value may be a mapping task -> value
-            value = _per_task_values(value, task_names, key)
-        try:
-            kwargs[key] = TypeAdapter(hints[key]).validate_python(value, strict=False)
-        except ValidationError as exc:
-            detail = exc.errors()[0]["msg"]
-            raise ParamError(f"params.{key}", f"{value!r} is not a valid {type_name(hints[key])} ({detail})") from None
+    kwargs = _typed_kwargs(cls, candidate.weighting, candidate.params, task_names)
     if candidate.search is not None:
         kwargs["weights"] = [1.0] * len(task_names)  # placeholder; each trial's sample replaces it
     try:
@@ -81,6 +75,61 @@ def weighting_kwargs(candidate: CandidateSpec, task_names: list[str]) -> dict[st
     except ValueError as exc:
         raise ParamError("params", str(exc)) from None
     return kwargs
+
+
+def sharing_kwargs(sharing: SharingSpec, task_names: list[str]) -> dict[str, Any]:
+    """The keyword arguments that build ``sharing``'s architecture for these tasks (per-task
+    values as lists in task order). Raises :class:`ParamError` with a user-facing message."""
+    cls = SHARINGS[sharing.name]
+    kwargs = _typed_kwargs(cls, sharing.name, sharing.params, task_names)
+    try:
+        cls.check_params(task_names, **kwargs)
+    except ValueError as exc:
+        raise ParamError("params", str(exc)) from None
+    return kwargs
+
+
+def _typed_kwargs(cls: type, strategy: str, params: dict[str, Any], task_names: list[str]) -> dict[str, Any]:
+    """``params`` checked against ``cls``'s typed keyword arguments: known names, valid types,
+    per-task mappings turned into lists in task order."""
+    allowed = cls.hyperparameters()
+    hints = typing.get_type_hints(cls.__init__)
+    kwargs: dict[str, Any] = {}
+    for key, value in params.items():
+        if key not in allowed:
+            listing = ", ".join(f"{n} ({type_name(hints.get(n))}, default {p.default!r})" for n, p in allowed.items()) or "none"
+            raise ParamError(f"params.{key}", f"'{strategy}' has no hyperparameter '{key}'.{did_you_mean(key, allowed)} Allowed: {listing}")
+        if key == "weights" or isinstance(value, dict):  # any per-task value may be a mapping task -> value
+            value = _per_task_values(value, task_names, key)
+        try:
+            kwargs[key] = TypeAdapter(hints[key]).validate_python(value, strict=False)
+        except ValidationError as exc:
+            detail = exc.errors()[0]["msg"]
+            raise ParamError(f"params.{key}", f"{value!r} is not a valid {type_name(hints[key])} ({detail})") from None
+    return kwargs
+
+
+def _check_sharing(sharing: SharingSpec, path: str, task_names: list[str]) -> list[Problem]:
+    try:
+        sharing_kwargs(sharing, task_names)
+    except ParamError as exc:
+        return [Problem(f"{path}.{exc.field}", exc.message)]
+    return []
+
+
+def _check_pairing(candidate: CandidateSpec, sharing: SharingSpec, path: str) -> list[Problem]:
+    """A gradient aggregator combines the tasks' gradients on shared parameters; an architecture
+    with none leaves it nothing to combine."""
+    weighting = WEIGHTINGS[candidate.weighting]
+    if issubclass(weighting, GradientAggregator) and not SHARINGS[sharing.name].shares_parameters:
+        loss_based = ", ".join(sorted(n for n, c in WEIGHTINGS.items() if not issubclass(c, GradientAggregator))[:4])
+        return [Problem(
+            f"{path}.weighting",
+            f"'{candidate.weighting}' combines task gradients on shared parameters, but sharing '{sharing.name}' gives "
+            f"every task its own parameters, so there is nothing to combine; use a loss weighting ({loss_based}, ...) "
+            f"or a sharing that shares parameters",
+        )]
+    return []
 
 
 def _check_candidate(candidate: CandidateSpec, path: str, task_names: list[str]) -> list[Problem]:

@@ -102,6 +102,9 @@ class TaskSpec(_Model):
     classes: list[str] | None = None  # default: the sorted label values seen in the train split
     metric: str = "accuracy"  # the primary metric: early stopping, selection and the search use it
     direction: Direction | None = None  # default: the metric's own (accuracy: max)
+    # An auxiliary task is trained like the others but left out of the objective the search
+    # optimises, of model selection (val/score) and of the comparison's headline.
+    auxiliary: bool = False
 
     @field_validator("classes")
     @classmethod
@@ -152,8 +155,16 @@ EncoderSpec = Annotated[Union[PretrainedEncoder, RandomEncoder], Field(discrimin
 
 
 class SharingSpec(_Model):
+    """Which parameters the tasks share (`polytask strategies` lists the architectures)."""
+
     name: Annotated[str, _registered("sharing strategy", SHARINGS)] = "hard"
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = {}  # the architecture's hyperparameters; per-task ones may map task -> value
+
+
+class HeadsSpec(_Model):
+    """Every task's head: dropout, a tower of ReLU layers of these widths, the output layer."""
+
+    hidden: list[Annotated[int, Field(ge=1)]] = []
 
 
 # --------------------------------------------------------------------------- candidates
@@ -172,14 +183,17 @@ class SearchSpec(_Model):
 
 
 class CandidateSpec(_Model):
-    name: str | None = Field(None, pattern=NAME_PATTERN)  # default: the weighting's name
-    weighting: Annotated[str, _registered("weighting strategy", WEIGHTINGS)]
+    name: str | None = Field(None, pattern=NAME_PATTERN)  # default: weighting, or sharing-weighting
+    weighting: Annotated[str, _registered("weighting strategy", WEIGHTINGS)] = "equal"
     params: dict[str, Any] = {}  # the strategy's hyperparameters (`polytask strategies` lists them)
     search: SearchSpec | None = None
+    sharing: SharingSpec | None = None  # None: the study's sharing
 
     @property
     def label(self) -> str:
-        return self.name or self.weighting
+        if self.name:
+            return self.name
+        return self.weighting if self.sharing is None else f"{self.sharing.name}-{self.weighting}"
 
 
 # --------------------------------------------------------------------------- running
@@ -239,7 +253,8 @@ class StudySpec(_Model):
     data: DataSpec
     tasks: list[TaskSpec] = Field(min_length=1)
     encoder: EncoderSpec
-    sharing: SharingSpec = SharingSpec()
+    sharing: SharingSpec = SharingSpec()  # the default of every candidate
+    heads: HeadsSpec = HeadsSpec()
     candidates: list[CandidateSpec] = Field(min_length=1)
     seeds: list[int] = Field([0], min_length=1)
     training: TrainingSpec = TrainingSpec()
@@ -252,8 +267,16 @@ class StudySpec(_Model):
     def task_names(self) -> list[str]:
         return [t.name for t in self.tasks]
 
+    @property
+    def main_tasks(self) -> list[TaskSpec]:
+        """The tasks the study is about: all but the auxiliary ones."""
+        return [t for t in self.tasks if not t.auxiliary]
+
     def candidate(self, label: str) -> CandidateSpec:
         return next(c for c in self.candidates if c.label == label)
+
+    def sharing_of(self, label: str) -> SharingSpec:
+        return self.candidate(label).sharing or self.sharing
 
     def output_dir(self) -> Path:
         return Path(self.output or Path("runs") / self.name).resolve()

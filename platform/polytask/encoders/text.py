@@ -1,5 +1,5 @@
-"""Encoders and their tokenizers: a transformers ``AutoModel`` (pinned, local or hub) or a small
-random BERT, pooled to one feature vector per text."""
+"""Text encoders and their tokenizers: a transformers ``AutoModel`` (pinned, local or hub) or a
+small random BERT, pooled to one feature vector per text."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from polytask.artifacts import ARTIFACTS, fetch
+from polytask.encoders.base import Encoder
 from polytask.spec import PretrainedEncoder, RandomEncoder
+from polytask.strategies.sharing import Batch
 
 SPECIAL_TOKENS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
 
@@ -61,14 +63,19 @@ def build_backbone(spec: PretrainedEncoder | RandomEncoder, vocab_size: int, pad
     return BertModel(config)
 
 
-class TextEncoder(nn.Module):
+class TextEncoder(Encoder):
     """A transformers encoder pooled to ``[B, hidden]``.
 
     With ``trainable_layers`` set, the embeddings and all but the top ``trainable_layers``
     transformer layers are frozen *and kept in eval mode* (no dropout), so the frozen bottom is a
     fixed function of the text. That makes its output cacheable: :meth:`frozen_hidden` computes
-    it once, and ``forward(..., frozen_hidden=h)`` runs only the trainable top on it — the same
+    it once, and a batch carrying it as ``frozen_hidden`` runs only the trainable top — the same
     result as the full forward pass (checked in polytask.frozen before a study relies on it).
+
+    As a :class:`~polytask.strategies.sharing.Backbone`: the stem is the embeddings and the
+    frozen layers (or the cached ``frozen_hidden``), the stages are the trainable layers, the
+    readout is the pooling. A stage runs the model's own forward over one layer, so attention
+    masks and position encodings are prepared exactly as the model does.
     """
 
     def __init__(self, backbone: nn.Module, pooling: str = "mean", trainable_layers: int | None = None) -> None:
@@ -78,45 +85,72 @@ class TextEncoder(nn.Module):
         self.backbone = backbone
         self.pooling = pooling
         self.output_dim = backbone.config.hidden_size
-        self.frozen_layers: int | None = None  # None: everything trains
+        # Kept by name, not as an attribute, which would register the layers a second time.
+        # None: a model whose layers we cannot find still runs whole (hard sharing), untruncated.
+        self._stack_name = transformer_layers_name(backbone) if trainable_layers is not None else _find_layers(backbone)
+        count = len(self._stack()) if self._stack_name else 0
+        self.frozen_layers = 0 if trainable_layers is None else count - trainable_layers
         if trainable_layers is not None:
-            # Kept by name, not as an attribute, which would register the layers a second time.
-            self._stack_name = transformer_layers_name(backbone)
-            count = len(self._stack())
             if trainable_layers > count:
                 raise ValueError(f"trainable_layers={trainable_layers} but the encoder has {count} layers")
-            self.frozen_layers = count - trainable_layers
             backbone.requires_grad_(False)
             for layer in self._stack()[self.frozen_layers :]:
                 layer.requires_grad_(True)
+        self.partly_frozen = trainable_layers is not None
         self.train()
 
     def _stack(self) -> nn.ModuleList:
+        if self._stack_name is None:
+            raise ValueError(f"cannot find the transformer layers of {type(self.backbone).__name__}; layer-wise sharing and adapters need them")
         return self.backbone.get_submodule(self._stack_name)
 
     def train(self, mode: bool = True) -> TextEncoder:
         super().train(mode)
-        if self.frozen_layers is not None:
+        if self.partly_frozen:
             self.backbone.eval()
             for layer in self._stack()[self.frozen_layers :]:
                 layer.train(mode)
         return self
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor, frozen_hidden: Tensor | None = None) -> Tensor:
-        if frozen_hidden is None:
-            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(self, batch: Batch) -> Tensor:
+        """One pass of the model over the layers above the stem (all of them, or the trainable
+        top on a batch with ``frozen_hidden``)."""
+        if "frozen_hidden" not in batch:
+            hidden = self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         else:
-            with _only_layers(self._stack(), slice(self.frozen_layers, None)), _output_replaced(self.backbone.embeddings, frozen_hidden):
-                hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.pool(hidden, attention_mask)
+            hidden = self._run_layers(slice(self.frozen_layers, None), batch["frozen_hidden"], batch)
+        return self.readout(hidden, batch)
+
+    def stem(self, batch: Batch) -> Tensor:
+        if "frozen_hidden" in batch:
+            return batch["frozen_hidden"]
+        return self._run_layers(slice(0, self.frozen_layers), None, batch)
+
+    def stage_modules(self) -> list[nn.Module]:
+        return list(self._stack())[self.frozen_layers :]
+
+    def stage(self, index: int, hidden: Tensor, batch: Batch) -> Tensor:
+        layer = self.frozen_layers + index
+        return self._run_layers(slice(layer, layer + 1), hidden, batch)
+
+    def readout(self, hidden: Tensor, batch: Batch) -> Tensor:
+        return self.pool(hidden, batch["attention_mask"])
 
     @torch.no_grad()
     def frozen_hidden(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """Output of the frozen bottom ``[B, T, hidden]``: the input of the first trainable layer."""
-        if self.frozen_layers is None:
+        if not self.partly_frozen:
             raise ValueError("the encoder has no frozen layers (set trainable_layers)")
-        with _only_layers(self._stack(), slice(0, self.frozen_layers)):
-            return self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self._run_layers(slice(0, self.frozen_layers), None, {"input_ids": input_ids, "attention_mask": attention_mask})
+
+    def _run_layers(self, layers: slice, embedded: Tensor | None, batch: Batch) -> Tensor:
+        """The model's forward over ``layers`` only; ``embedded`` replaces the embeddings'
+        output (the hidden states entering ``layers``)."""
+        embeddings = getattr(self.backbone, "embeddings", None)
+        if embeddings is None:
+            raise ValueError(f"{type(self.backbone).__name__} has no 'embeddings' module; layer-wise sharing and cached frozen layers need one")
+        with _only_layers(self._stack(), layers), _output_replaced(embeddings, embedded):
+            return self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
 
     def pool(self, hidden: Tensor, attention_mask: Tensor) -> Tensor:
         if self.pooling == "cls":
@@ -137,13 +171,23 @@ def _only_layers(layers: nn.ModuleList, keep: slice) -> Iterator[None]:
 
 
 @contextmanager
-def _output_replaced(module: nn.Module, value: Tensor) -> Iterator[None]:
-    """Make ``module`` return ``value`` (the cached hidden states) instead of its output."""
+def _output_replaced(module: nn.Module, value: Tensor | None) -> Iterator[None]:
+    """Make ``module`` return ``value`` (given hidden states) instead of its output; None: leave it."""
+    if value is None:
+        yield
+        return
     handle = module.register_forward_hook(lambda _module, _inputs, _output: value)
     try:
         yield
     finally:
         handle.remove()
+
+
+def _find_layers(backbone: nn.Module) -> str | None:
+    try:
+        return transformer_layers_name(backbone)
+    except ValueError:
+        return None
 
 
 def transformer_layers_name(backbone: nn.Module) -> str:

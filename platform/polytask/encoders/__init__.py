@@ -1,0 +1,8 @@
+"""Encoders: text (transformers) now; each one a :class:`polytask.strategies.sharing.Backbone`."""
+
+from __future__ import annotations
+
+from polytask.encoders.base import Encoder
+from polytask.encoders.text import TextEncoder, build_backbone, load_tokenizer, resolve_pretrained, transformer_layers_name
+
+__all__ = ["Encoder", "TextEncoder", "build_backbone", "load_tokenizer", "resolve_pretrained", "transformer_layers_name"]

@@ -1,0 +1,176 @@
+"""What every sharing strategy must satisfy, as reusable checks, and two tiny encoders to run
+them on: a toy MLP encoder and a small random BERT (the real TextEncoder)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from polytask.encoders import Encoder, TextEncoder
+from polytask.gradients import backward
+from polytask.model import MultiTaskModel
+from polytask.strategies.sharing import Sharing
+from polytask.strategies.weighting import GradientAggregator
+
+TASKS = ["a", "b", "c"]
+
+
+class ToyEncoder(Encoder):
+    """stem: Linear(5 -> 6); stages: ``depth`` x (Linear(6 -> 6), tanh); readout: identity."""
+
+    def __init__(self, depth: int = 3, frozen_stem: bool = False) -> None:
+        super().__init__()
+        self.embed = nn.Linear(5, 6)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.Linear(6, 6), nn.Tanh()) for _ in range(depth))
+        self.output_dim = 6
+        if frozen_stem:
+            self.embed.requires_grad_(False)
+
+    def stem(self, batch):
+        return self.embed(batch["x"])
+
+    def stage_modules(self):
+        return list(self.blocks)
+
+    def stage(self, index, hidden, batch):
+        return self.blocks[index](hidden)
+
+    def readout(self, hidden, batch):
+        return hidden
+
+
+def toy_batch(size: int = 8, seed: int = 1) -> dict[str, Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return {"x": torch.randn(size, 5, generator=generator)}
+
+
+def text_encoder(trainable_layers: int | None = None) -> TextEncoder:
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32, max_position_embeddings=16)
+    return TextEncoder(BertModel(config), pooling="mean", trainable_layers=trainable_layers)
+
+
+def text_batch(size: int = 4, seed: int = 1) -> dict[str, Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 50, (size, 7), generator=generator)
+    mask = torch.ones(size, 7, dtype=torch.long)
+    mask[0, 5:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def build(sharing: Sharing, seed: int = 0) -> MultiTaskModel:
+    torch.manual_seed(seed)
+    heads = {t: nn.Linear(sharing.output_dim(t), 2) for t in sharing.tasks}
+    return MultiTaskModel(sharing, heads).eval()  # eval: no dropout, so repeated passes agree
+
+
+def losses_of(model: MultiTaskModel, batch: dict[str, Tensor]) -> tuple[list[Tensor], Tensor]:
+    boundary, logits = model(batch)
+    targets = torch.arange(len(next(iter(logits.values())))) % 2
+    return boundary, torch.stack([nn.functional.cross_entropy(logits[t], targets) for t in model.tasks])
+
+
+def _grads(loss: Tensor, params: list[nn.Parameter]) -> list[Tensor | None]:
+    if not params:
+        return []
+    return list(torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True))
+
+
+def check_forward(model: MultiTaskModel, batch: dict[str, Tensor]) -> None:
+    shared = model.sharing(batch)
+    rows = len(next(iter(batch.values())))
+    for task in model.tasks:
+        assert shared.representations[task].shape == (rows, model.sharing.output_dim(task))
+    assert shared.boundary, "the boundary is empty"
+
+
+def check_partition(model: MultiTaskModel, batch: dict[str, Tensor]) -> None:
+    """Shared and private sets are disjoint and cover every trainable parameter; a task's loss
+    leaves no gradient on another task's private parameters and reaches its own; every shared
+    parameter is reached by two or more tasks."""
+    shared = list(model.sharing.shared_parameters())
+    private = {t: list(model.sharing.task_parameters(t)) for t in model.tasks}
+    ids = [id(p) for p in shared] + [id(p) for ps in private.values() for p in ps]
+    assert len(ids) == len(set(ids)), "a parameter is declared twice"
+    own = {id(p) for p in model.sharing.parameters() if p.requires_grad}
+    assert set(ids) == own, f"{len(own - set(ids))} trainable parameter(s) are neither shared nor private"
+    _, losses = losses_of(model, batch)
+    reached_by = {id(p): 0 for p in shared}
+    for k, task in enumerate(model.tasks):
+        for other, params in private.items():
+            grads = _grads(losses[k], params)
+            if other == task:
+                assert any(g is not None and g.abs().sum() > 0 for g in grads) or not params, f"{task}'s loss does not reach its own parameters"
+            else:
+                assert all(g is None or torch.count_nonzero(g) == 0 for g in grads), f"{task}'s loss reaches {other}'s private parameters"
+        for p, g in zip(shared, _grads(losses[k], shared)):
+            reached_by[id(p)] += g is not None
+    assert all(count >= 2 for count in reached_by.values()), "a 'shared' parameter is reached by fewer than two tasks"
+
+
+def check_boundary(model: MultiTaskModel, batch: dict[str, Tensor]) -> None:
+    """Each task's gradient on the shared parameters is its gradient on the boundary sent back
+    through the boundary (nothing shared lies past it, no boundary tensor feeds another)."""
+    shared = list(model.sharing.shared_parameters())
+    boundary, losses = losses_of(model, batch)
+    boundary = [b for b in boundary if b.requires_grad]
+    for k in range(len(model.tasks)):
+        direct = _grads(losses[k], shared)
+        cotangents = [torch.zeros_like(b) if g is None else g for b, g in zip(boundary, _grads(losses[k], boundary))]
+        through = torch.autograd.grad(boundary, shared, cotangents, retain_graph=True, allow_unused=True)
+        for d, t in zip(direct, through):
+            d = torch.zeros(()) if d is None else d
+            t = torch.zeros(()) if t is None else t
+            assert torch.allclose(d, t, atol=1e-6), "the boundary misses or double-counts a path"
+
+
+class SumAggregator(GradientAggregator):
+    """Weights (1, ..., 1): the engine must then give what one backward pass of the sum gives."""
+
+    name = "sum_for_sharing_tests"
+    paper = "none"
+
+    def __init__(self, num_tasks: int, grad_space="parameters") -> None:
+        super().__init__(num_tasks)
+        self.set_grad_space(grad_space)
+
+    def gramian_weights(self, gramian, losses):
+        return torch.ones(self.num_tasks, dtype=gramian.dtype)
+
+
+def check_engine(model: MultiTaskModel, batch: dict[str, Tensor]) -> None:
+    """In both gradient spaces, a summing aggregator fills ``.grad`` exactly like the summed
+    loss's own backward pass (with the regularizer, if any, added in both)."""
+
+    def plain() -> dict[str, Tensor]:
+        model.zero_grad(set_to_none=True)
+        _, losses = losses_of(model, batch)
+        total = losses.sum()
+        regularizer = model.sharing.regularizer()
+        (total if regularizer is None else total + regularizer).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    expected = plain()
+    for space in ("parameters", "representation"):
+        model.zero_grad(set_to_none=True)
+        boundary, losses = losses_of(model, batch)
+        backward(SumAggregator(len(model.tasks), space), losses, model, boundary, "sequential")
+        regularizer = model.sharing.regularizer()
+        if regularizer is not None:
+            regularizer.backward()
+        got = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+        assert got.keys() == expected.keys(), f"{space}: gradients reach {sorted(got.keys() ^ expected.keys())} differently"
+        for name, value in expected.items():
+            assert torch.allclose(got[name], value, atol=1e-5), f"{space}: {name}"
+
+
+CHECKS: list[Callable[[MultiTaskModel, dict[str, Tensor]], None]] = [check_forward, check_partition, check_boundary, check_engine]
+
+
+def check_all(sharing: Sharing, batch: dict[str, Tensor]) -> None:
+    model = build(sharing)
+    for check in CHECKS:
+        check(model, batch)

@@ -115,6 +115,8 @@ def check_boundary(model: MultiTaskModel, batch: dict[str, Tensor]) -> None:
     """Each task's gradient on the shared parameters is its gradient on the boundary sent back
     through the boundary (nothing shared lies past it, no boundary tensor feeds another)."""
     shared = list(model.sharing.shared_parameters())
+    if not shared:
+        return  # nothing shared: the engine never differentiates against the boundary
     boundary, losses = losses_of(model, batch)
     boundary = [b for b in boundary if b.requires_grad]
     for k in range(len(model.tasks)):

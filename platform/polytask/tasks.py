@@ -23,7 +23,7 @@ Direction = Literal["max", "min"]
 class Metric:
     name: str
     direction: Direction
-    compute: Callable[[Tensor, Tensor, int], float]  # (predictions, labels, num_classes) -> value
+    compute: Callable[[Tensor, Tensor], float]  # (probabilities [N, C], labels [N]) -> value
 
 
 def accuracy(predictions: Tensor, labels: Tensor, num_classes: int) -> float:
@@ -43,13 +43,43 @@ def macro_f1(predictions: Tensor, labels: Tensor, num_classes: int) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
+def roc_auc(scores: Tensor, positive: Tensor) -> float:
+    """Area under the ROC curve: the probability that a random positive row scores above a
+    random negative one, ties counting half (the Mann-Whitney U statistic over average ranks).
+    NaN when one of the two classes is absent."""
+    positive = positive.bool()
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = _average_ranks(scores.double())
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_ranks(values: Tensor) -> Tensor:
+    """1-based ranks; tied values share the mean of their ranks."""
+    _, inverse, counts = torch.unique(values, sorted=True, return_inverse=True, return_counts=True)
+    last = counts.cumsum(0).double()
+    return ((last - counts + 1 + last) / 2)[inverse]
+
+
+def macro_roc_auc(probabilities: Tensor, labels: Tensor) -> float:
+    """Binary: the AUC of the second class's probability. More classes: the mean one-vs-rest AUC
+    over the classes that occur (scikit-learn's ``multi_class="ovr", average="macro"``)."""
+    if probabilities.shape[1] == 2:
+        return roc_auc(probabilities[:, 1], labels == 1)
+    values = [roc_auc(probabilities[:, c], labels == c) for c in range(probabilities.shape[1])]
+    values = [v for v in values if v == v]
+    return sum(values) / len(values) if values else float("nan")
+
+
 class Classification:
-    """Single-label classification: linear head, cross-entropy, accuracy or macro-F1."""
+    """Single-label classification: linear head, cross-entropy; accuracy, macro-F1, ROC AUC."""
 
     name = "classification"
     metrics: dict[str, Metric] = {
-        "accuracy": Metric("accuracy", "max", accuracy),
-        "macro_f1": Metric("macro_f1", "max", macro_f1),
+        "accuracy": Metric("accuracy", "max", lambda p, y: accuracy(p.argmax(dim=-1), y, p.shape[1])),
+        "macro_f1": Metric("macro_f1", "max", lambda p, y: macro_f1(p.argmax(dim=-1), y, p.shape[1])),
+        "roc_auc": Metric("roc_auc", "max", macro_roc_auc),
     }
 
     def head(self, in_dim: int, num_classes: int, dropout: float = 0.1) -> nn.Module:
@@ -62,15 +92,28 @@ class Classification:
             return logits.sum() * 0.0
         return F.cross_entropy(logits[present], labels[present])
 
-    def predict(self, logits: Tensor) -> Tensor:
-        return logits.argmax(dim=-1)
-
-    def evaluate(self, predictions: Tensor, labels: Tensor, num_classes: int) -> dict[str, float]:
+    def distillation_loss(self, logits: Tensor, labels: Tensor, teacher: Tensor, gold_weight: float) -> Tensor:
+        """Cross-entropy against ``gold_weight * one_hot(label) + (1 - gold_weight) * teacher``
+        (BAM!'s target, Clark et al. 2019) over labelled rows; ``teacher`` holds the teacher's
+        class probabilities."""
         present = labels != IGNORE
-        predictions, labels = predictions[present], labels[present]
+        if not present.any():
+            return logits.sum() * 0.0
+        gold = F.one_hot(labels[present], logits.shape[-1]).to(teacher.dtype)
+        target = gold_weight * gold + (1.0 - gold_weight) * teacher[present]
+        return -(target * F.log_softmax(logits[present].float(), dim=-1)).sum(dim=-1).mean()
+
+    def predict(self, logits: Tensor) -> Tensor:
+        """Class probabilities ``[B, C]``."""
+        return logits.float().softmax(dim=-1)
+
+    def evaluate(self, probabilities: Tensor, labels: Tensor, num_classes: int) -> dict[str, float]:
+        present = labels != IGNORE
+        probabilities, labels = probabilities[present], labels[present]
         if labels.numel() == 0:
             return {}
-        return {name: m.compute(predictions, labels, num_classes) for name, m in self.metrics.items()}
+        values = {name: m.compute(probabilities, labels) for name, m in self.metrics.items()}
+        return {name: v for name, v in values.items() if v == v}  # NaN: undefined here (AUC with one class)
 
 
 TASK_TYPES = {t.name: t for t in (Classification(),)}

@@ -128,6 +128,11 @@ class Sharing(nn.Module):
         """Trainable parameters reached by ``task``'s loss only."""
         raise NotImplementedError
 
+    def no_decay_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters weight decay must leave alone (mixing coefficients whose scale is their
+        meaning, such as cross-stitch units); biases and norm scales are exempt anyway."""
+        return iter(())
+
     def regularizer(self) -> Tensor | None:
         """A term added to the training objective as is, outside any task weighting (soft
         sharing's penalty); None when there is none."""

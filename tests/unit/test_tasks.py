@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from polytask.tasks import IGNORE, Classification, accuracy, macro_f1, score
+from polytask.tasks import IGNORE, Classification, accuracy, macro_f1, macro_roc_auc, roc_auc, score
 
 
 def test_loss_ignores_rows_without_a_label():
@@ -35,11 +35,45 @@ def test_accuracy_and_macro_f1_by_hand():
 
 
 def test_evaluate_uses_labelled_rows_only():
-    predictions = torch.tensor([1, 0, 1, 1])
+    probabilities = torch.tensor([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6], [0.3, 0.7]])
     labels = torch.tensor([1, IGNORE, 0, IGNORE])
-    values = Classification().evaluate(predictions, labels, 2)
+    values = Classification().evaluate(probabilities, labels, 2)
     assert values["accuracy"] == pytest.approx(0.5)
-    assert Classification().evaluate(predictions, torch.full((4,), IGNORE), 2) == {}
+    assert values["roc_auc"] == pytest.approx(1.0)  # the positive row (0.8) above the negative one (0.6)
+    assert Classification().evaluate(probabilities, torch.full((4,), IGNORE), 2) == {}
+
+
+def test_roc_auc_by_hand_with_ties():
+    scores = torch.tensor([0.1, 0.4, 0.35, 0.8, 0.4])
+    positive = torch.tensor([0, 0, 1, 1, 1])
+    # pairs (pos, neg): 0.35>0.1 yes, 0.35>0.4 no, 0.8 > both, 0.4>0.1 yes, 0.4=0.4 half -> 4.5 / 6
+    assert roc_auc(scores, positive) == pytest.approx(4.5 / 6)
+    assert math.isnan(roc_auc(scores, torch.zeros(5)))
+
+
+def test_multiclass_roc_auc_is_the_mean_one_vs_rest():
+    probabilities = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6], [0.5, 0.4, 0.1]])
+    labels = torch.tensor([0, 1, 2, 1])
+    # class 0: pos 0.7 vs neg .2 .1 .5 -> 1; class 1: pos .5 .4 vs neg .2 .3 -> 1; class 2: pos .6 vs .1 .3 .1 -> 1
+    assert macro_roc_auc(probabilities, labels) == pytest.approx(1.0)
+    labels = torch.tensor([1, 0, 2, 1])
+    # class 0: pos .2 vs neg .7 .1 .5 -> 1/3; class 1: pos .2 .4 vs neg .5 .3 -> 1/4; class 2: pos .6 vs .1 .3 .1 -> 1
+    assert macro_roc_auc(probabilities, labels) == pytest.approx((1 / 3 + 1 / 4 + 1) / 3)
+
+
+def test_distillation_target_mixes_gold_and_teacher():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    labels = torch.tensor([0, 1, IGNORE])
+    teacher = torch.tensor([[0.6, 0.4], [0.5, 0.5], [0.9, 0.1]])
+    task = Classification()
+    # gold weight 1: plain cross-entropy on the gold labels
+    assert task.distillation_loss(logits, labels, teacher, 1.0).item() == pytest.approx(task.loss(logits, labels).item())
+    # gold weight 0: cross-entropy against the teacher's probabilities, labelled rows only
+    log_p = torch.log_softmax(logits[:2], dim=-1)
+    expected = -(teacher[:2] * log_p).sum(dim=-1).mean()
+    assert task.distillation_loss(logits, labels, teacher, 0.0).item() == pytest.approx(expected.item())
+    half = task.distillation_loss(logits, labels, teacher, 0.5).item()
+    assert half == pytest.approx(0.5 * task.loss(logits, labels).item() + 0.5 * expected.item())
 
 
 def test_score_turns_every_metric_into_higher_is_better():

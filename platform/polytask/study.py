@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from polytask import frozen
+from polytask import distill, frozen
 from polytask.data import PreparedData, check_frames, load_splits, prepare_data
 from polytask.encoders import load_tokenizer
 from polytask.errors import Problem, StudyError
-from polytask.spec import StudySpec
+from polytask.spec import StudySpec, TabularEncoderSpec
 from polytask.tracking import Tracking, start_study
 
 if TYPE_CHECKING:
@@ -41,7 +41,9 @@ def prepare(spec: StudySpec) -> PreparedData:
     problems = check_frames(spec, frames)
     if problems:
         raise StudyError(problems)
-    tokenizer = load_tokenizer(spec.encoder, frames["train"][spec.data.text_column].astype(str).tolist())
+    tokenizer = None  # a tabular encoder reads feature columns, no text
+    if not isinstance(spec.encoder, TabularEncoderSpec):
+        tokenizer = load_tokenizer(spec.encoder, frames["train"][spec.data.text_column].astype(str).tolist())
     return prepare_data(spec, frames, tokenizer)
 
 
@@ -95,6 +97,10 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         tracking = start_study(spec, output)
         tracking.save(output)
         (output / "spec.yaml").write_text(spec.to_yaml())
+        if spec.distills:
+            console.print(f"Distillation: training {len(spec.tasks)} single-task teacher(s) first")
+            for task, outcome in distill.train_teachers(spec, data, tracking, output, console).items():
+                console.print(f"  teacher {task}: {outcome}")
         tuner, total = _tuner(spec, data, tracking, output, console)
         console.print(f"Study '{spec.name}': {total} trials; MLflow {tracking.uri} (run {tracking.parent_run_id[:8]}); output {output}")
         try:

@@ -14,7 +14,7 @@ import math
 import random
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ class TrialPlan:
     seed: int
     weights: list[float] | None = None
     search_index: int | None = None  # 1-based number of a searched trial within its candidate
+    teacher: bool = False  # a single-task teacher: its final report carries its train-split predictions
 
     @property
     def run_name(self) -> str:
@@ -103,6 +104,8 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
     scheduler = _linear_warmup_decay(optimizer, settings.epochs * steps_per_epoch, settings.warmup_ratio)
     directions = {t.name: t.direction for t in tasks}
     counted = [t for t in tasks if not t.auxiliary]  # val/score: the main tasks only
+    total_steps = settings.epochs * steps_per_epoch
+    distill = _distillation_schedule(plan, data, total_steps)
     parameter_counts = {f"cost/params/{k}": v for k, v in model.parameter_counts().items()}
     autocast = autocast_context(device, settings.precision)
 
@@ -126,7 +129,8 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
         for batch in stream.epoch(epoch, settings.steps_per_epoch):
             started = time.perf_counter()
             batch = {k: v.to(device) for k, v in batch.items()}
-            step = training_step(model, weighting, optimizer, batch, tasks, settings, autocast, global_step)
+            gold_weight = distill(global_step)
+            step = training_step(model, weighting, optimizer, batch, tasks, settings, autocast, global_step, gold_weight)
             losses, passes = step.losses, step.backward_passes
             scheduler.step()
             if device.type == "cuda":
@@ -135,7 +139,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             epoch_losses += losses.detach().double().cpu()
             global_step += 1
             if global_step % settings.log_every_steps == 0:
-                reporter.step(global_step, _step_metrics(tasks, step, weighting))
+                reporter.step(global_step, _step_metrics(tasks, step, weighting) | ({} if gold_weight is None else {"distillation/gold_weight": gold_weight}))
         epoch_losses /= max(1, len(step_times))
         weighting.on_epoch_end(epoch_losses.float())
 
@@ -165,23 +169,27 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             "cost/peak_mem_mb": peak_memory_mb(device),
             **parameter_counts,
         }
-        if last and settings.evaluate_test and "test" in data.splits:
-            current = trainable_state(model)
+        if last:  # the selected epoch's model answers for the trial from here on
             model.load_state_dict(best_model, strict=False)
+        if last and settings.evaluate_test and "test" in data.splits:
             metrics.update(evaluate(model, data.splits["test"], data, settings.eval_batch_size, device, "test", settings.precision))
-            model.load_state_dict(current, strict=False)
-        checkpoint = None if last else {
-            "epoch": epoch + 1,
-            "global_step": global_step,
-            "model": trainable_state(model),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "weighting": weighting.state_dict(),
-            "best": best,
-            "best_model": best_model,
-            "bad_epochs": bad_epochs,
-            "torch_rng": torch.get_rng_state(),
-        }
+        if last and plan.teacher:  # what the students learn from, carried by the final report
+            checkpoint = {"teacher_predictions": predict(model, data.splits["train"], data, settings.eval_batch_size, device, settings.precision)}
+        elif last:
+            checkpoint = None
+        else:  # everything a retry needs to continue exactly where this epoch ended
+            checkpoint = {
+                "epoch": epoch + 1,
+                "global_step": global_step,
+                "model": trainable_state(model),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "weighting": weighting.state_dict(),
+                "best": best,
+                "best_model": best_model,
+                "bad_epochs": bad_epochs,
+                "torch_rng": torch.get_rng_state(),
+            }
         reporter.epoch(epoch + 1, metrics, checkpoint)
         if last:
             break
@@ -204,11 +212,13 @@ def training_step(
     settings: TrainingSpec,
     autocast: torch.autocast,
     step: int,
+    gold_weight: float | None = None,
 ) -> StepResult:
-    """One optimizer step on one batch. ``tasks`` carry ``name`` and ``type``. Benchmarks call
-    this too, so they time exactly what trials run."""
+    """One optimizer step on one batch. ``tasks`` carry ``name`` and ``type``; ``gold_weight``
+    (distillation only) is BAM!'s lambda. Benchmarks call this too, so they time exactly what
+    trials run."""
     with autocast:
-        boundary, losses = task_losses(model, batch, tasks)
+        boundary, losses = task_losses(model, batch, tasks, gold_weight)
     if not torch.isfinite(losses).all():
         raise Diverged(step, {t.name: float(v) for t, v in zip(tasks, losses.detach())})
     optimizer.zero_grad(set_to_none=True)
@@ -221,17 +231,37 @@ def training_step(
     optimizer.step()
     if weighting.loss_after_step:  # FAMO: the same batch's losses, after the update
         with torch.no_grad(), autocast:
-            weighting.on_step_end(task_losses(model, batch, tasks)[1])
+            weighting.on_step_end(task_losses(model, batch, tasks, gold_weight)[1])
     else:
         weighting.on_step_end(losses.detach())
     return StepResult(losses.detach(), passes, None if regularizer is None else float(regularizer))
 
 
-def task_losses(model: MultiTaskModel, batch: dict[str, Tensor], tasks) -> tuple[list[Tensor], Tensor]:
+def task_losses(model: MultiTaskModel, batch: dict[str, Tensor], tasks, gold_weight: float | None = None) -> tuple[list[Tensor], Tensor]:
     """The boundary of the shared computation and the task losses ``[K]`` (missing labels
-    masked) of one batch."""
+    masked) of one batch. With ``gold_weight`` set, a task whose teacher's predictions the
+    batch carries is trained on BAM!'s mixed target instead of the gold label alone."""
     boundary, logits = model(batch)
-    return boundary, torch.stack([TASK_TYPES[t.type].loss(logits[t.name], batch[f"labels/{t.name}"]).float() for t in tasks])
+    losses = []
+    for t in tasks:
+        task_type, labels, teacher = TASK_TYPES[t.type], batch[f"labels/{t.name}"], batch.get(f"teacher/{t.name}")
+        if gold_weight is None or teacher is None:
+            losses.append(task_type.loss(logits[t.name], labels).float())
+        else:
+            losses.append(task_type.distillation_loss(logits[t.name], labels, teacher, gold_weight).float())
+    return boundary, torch.stack(losses)
+
+
+def _distillation_schedule(plan: TrialPlan, data: PreparedData, total_steps: int) -> Callable[[int], float | None]:
+    """Step -> BAM!'s lambda (the gold label's share of the target); None when the candidate
+    does not distil. Teacher annealing: lambda = step / total steps, else 0 (teacher only)."""
+    if not plan.spec.candidate(plan.candidate).distill:
+        return lambda step: None
+    if data.splits["train"].teacher is None:
+        raise RuntimeError(f"candidate {plan.candidate} distils but the data carry no teacher predictions (the study trains the teachers first)")
+    if not plan.spec.distillation.annealing:
+        return lambda step: 0.0
+    return lambda step: step / max(1, total_steps)
 
 
 def autocast_context(device: torch.device, precision: str) -> torch.autocast:
@@ -246,17 +276,14 @@ def evaluate(
     model: MultiTaskModel, split: SplitArrays, data: PreparedData, batch_size: int, device: torch.device, prefix: str, precision: str = "fp32"
 ) -> dict[str, float]:
     """``{prefix}/{task}/{metric}`` and ``{prefix}/{task}/loss`` over the whole split."""
-    model.eval()
-    predictions = {t.name: torch.empty(len(split), dtype=torch.long) for t in data.tasks}
     loss_sums = {t.name: 0.0 for t in data.tasks}
-    for rows, batch in eval_batches(split, batch_size):
-        with autocast_context(device, precision):
-            _, logits = model({k: v.to(device) for k, v in batch.items()})
+
+    def add_losses(logits: dict[str, Tensor], batch: dict[str, Tensor]) -> None:
         for t in data.tasks:
-            task_type, labels = TASK_TYPES[t.type], batch[f"labels/{t.name}"].to(device)
-            predictions[t.name][torch.from_numpy(rows)] = task_type.predict(logits[t.name]).cpu()
-            labelled = int((labels != -100).sum())
-            loss_sums[t.name] += float(task_type.loss(logits[t.name], labels)) * labelled
+            labels = batch[f"labels/{t.name}"]
+            loss_sums[t.name] += float(TASK_TYPES[t.type].loss(logits[t.name], labels)) * int((labels != -100).sum())
+
+    predictions = predict(model, split, data, batch_size, device, precision, add_losses)
     out = {}
     for t in data.tasks:
         labels = torch.tensor(split.labels[t.name])  # a copy: arrays from the object store are read-only
@@ -264,6 +291,31 @@ def evaluate(
             out[f"{prefix}/{t.name}/{name}"] = value
         out[f"{prefix}/{t.name}/loss"] = loss_sums[t.name] / max(1, int((labels != -100).sum()))
     return out
+
+
+@torch.no_grad()
+def predict(
+    model: MultiTaskModel,
+    split: SplitArrays,
+    data: PreparedData,
+    batch_size: int,
+    device: torch.device,
+    precision: str = "fp32",
+    each_batch: Callable[[dict[str, Tensor], dict[str, Tensor]], None] | None = None,
+) -> dict[str, Tensor]:
+    """Each task's predictions (classification: probabilities ``[N, C]``) for every row of the
+    split, in row order; ``each_batch(logits, batch)`` sees every batch on the way."""
+    model.eval()
+    predictions = {t.name: torch.empty(len(split), len(t.classes)) for t in data.tasks}
+    for rows, batch in eval_batches(split, batch_size):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast_context(device, precision):
+            _, logits = model(batch)
+        for t in data.tasks:
+            predictions[t.name][torch.from_numpy(rows)] = TASK_TYPES[t.type].predict(logits[t.name]).cpu()
+        if each_batch is not None:
+            each_batch(logits, batch)
+    return predictions
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, Tensor]:
@@ -290,10 +342,12 @@ def _step_metrics(tasks, step: StepResult, weighting: Weighting) -> dict[str, fl
 
 def _optimizer(model: MultiTaskModel, weighting: Weighting, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
+    exempt = {id(p) for p in model.sharing.no_decay_parameters()}
+    decayed = [p for p in params if p.dim() >= 2 and id(p) not in exempt]
     groups = [
-        # No decay on biases and norm scales, as in BERT fine-tuning.
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        # No decay on biases and norm scales, as in BERT fine-tuning, nor where the sharing says.
+        {"params": decayed, "weight_decay": weight_decay},
+        {"params": [p for p in params if p.dim() < 2 or id(p) in exempt], "weight_decay": 0.0},
     ]
     own = [p for p in weighting.parameters() if p.requires_grad]
     if own:
@@ -312,4 +366,4 @@ def _linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, war
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-__all__ = ["Diverged", "Reporter", "StepResult", "TrialPlan", "autocast_context", "build_weighting", "evaluate", "task_losses", "train", "training_step"]
+__all__ = ["Diverged", "Reporter", "StepResult", "TrialPlan", "autocast_context", "build_weighting", "evaluate", "predict", "task_losses", "train", "training_step"]

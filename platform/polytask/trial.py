@@ -55,7 +55,7 @@ class TuneReporter:
 
 def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     spec = context.spec
-    plan = TrialPlan(spec, config["candidate"], int(config["seed"]), config.get("weights"), config.get("search_index"))
+    plan = TrialPlan(spec, config["candidate"], int(config["seed"]), config.get("weights"), config.get("search_index"), teacher=bool(config.get("teacher")))
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     state = _load_checkpoint()
     run = TrialRun.open(
@@ -99,6 +99,8 @@ def _tags(spec: StudySpec, plan: TrialPlan) -> dict[str, str]:
         "polytask.sharing": spec.sharing_of(plan.candidate).name,
         "polytask.seed": str(plan.seed),
         "polytask.searched": str(candidate.search is not None).lower(),
+        "polytask.role": "teacher" if plan.teacher else "trial",
+        "polytask.distilled": str(candidate.distill).lower(),
     }
 
 

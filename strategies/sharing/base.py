@@ -52,6 +52,11 @@ class Backbone(Protocol):
 
     def readout(self, hidden: Tensor, batch: Batch) -> Tensor: ...
 
+    def width(self, depth: int) -> int:
+        """Size of the readout of the hidden state after ``depth`` stages (``output_dim`` at
+        ``num_stages``; MLP stages may change it, transformer layers do not)."""
+        ...
+
     def __call__(self, batch: Batch) -> Tensor: ...
 
     def add_task_adapters(self, tasks: Sequence[str], rank: int, alpha: float, dropout: float) -> None:

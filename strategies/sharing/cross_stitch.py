@@ -40,7 +40,7 @@ class CrossStitch(Sharing):
         super().__init__(tasks, encoder)
         self.check_params(self.tasks, init_self=init_self)
         if encoder.num_stages == 0:
-            raise ValueError("cross-stitch mixes the task columns after each encoder stage, and this encoder has no trainable stages (trainable_layers: 0?)")
+            raise ValueError("cross-stitch mixes the task columns after each encoder stage, and this encoder has none: give a text encoder trainable_layers > 0, or a tabular one hidden layers")
         self.init_self = init_self
         self._output_dim = encoder.output_dim
         k = len(self.tasks)

@@ -13,8 +13,7 @@ it, private to the deepest task when only that one does. The stem is reached by 
 Stages at or above the largest depth are never run; their parameters are frozen
 (``requires_grad_(False)``), so they are neither shared nor private and no optimizer touches
 them. The encoder's readout is taken to have no trainable parameters (pooling, or the
-identity), and every depth to give features of the encoder's ``output_dim`` (true of text
-encoders; an MLP encoder with stages of different widths is refused at the first batch).
+identity); task ``k``'s head gets features of the encoder's ``width(d_k)``.
 """
 
 from __future__ import annotations
@@ -93,20 +92,13 @@ class Hierarchical(Sharing):
             if depth == self.shared_depth:
                 boundary.append(hidden)
         features = {depth: self.encoder.readout(h, batch) for depth, h in read.items()}
-        for depth, feature in features.items():
-            if feature.shape[-1] != self.encoder.output_dim:  # heads are built for output_dim
-                readers = ", ".join(f"'{t}'" for t, d in self.task_depth.items() if d == depth)
-                raise ValueError(
-                    f"depths: {readers} read depth {depth}, whose features are {feature.shape[-1]} wide, but the encoder's output is "
-                    f"{self.encoder.output_dim} wide; hierarchical sharing needs an encoder whose stages keep one width"
-                )
         representations = {task: features[self.task_depth[task]] for task in self.tasks}
         if self.shared_depth is None:  # one task: nothing shared, as in soft sharing
             boundary = list(representations.values())
         return SharedOutput(representations, boundary)
 
     def output_dim(self, task: str) -> int:
-        return self.encoder.output_dim
+        return self.encoder.width(self.task_depth[task])
 
     def _reached_by(self, index: int) -> list[str]:
         return [t for t, d in self.task_depth.items() if d > index]

@@ -131,14 +131,14 @@ def test_bad_init_self_is_rejected(init_self):
 def test_one_task_or_no_stage_is_rejected():
     with pytest.raises(ValueError, match="two or more task"):
         CrossStitch.check_params(["a"])
-    with pytest.raises(ValueError, match="no trainable stages"):
+    with pytest.raises(ValueError, match="after each encoder stage, and this encoder has none"):
         CrossStitch(TASKS, ToyEncoder(depth=0))
     CrossStitch.check_params(TASKS)
 
 
 def test_weight_decay_leaves_the_cross_stitch_units_alone():
-    from polytask.train import _optimizer
     from polytask.strategies.weighting import Equal
+    from polytask.train import _optimizer
 
     sharing = CrossStitch(TASKS, ToyEncoder())
     optimizer = _optimizer(build(sharing), Equal(len(TASKS)), lr=1e-3, weight_decay=0.1)

@@ -163,10 +163,12 @@ def test_a_spec_maps_tasks_to_depths():
         sharing_kwargs(SharingSpec(name="hierarchical", params={"depths": [1, 2]}), TASKS)
 
 
-def test_an_encoder_whose_width_changes_with_depth_is_refused():
-    encoder = ToyEncoder()
-    encoder.embed = torch.nn.Linear(5, 7)
-    encoder.blocks[0][0] = torch.nn.Linear(7, 6)
-    Hierarchical(TASKS, encoder, depths=[1, 2, 3])(toy_batch())  # every depth read is 6 wide
-    with pytest.raises(ValueError, match="'a' read depth 0, whose features are 7 wide, but the encoder's output is 6 wide"):
-        Hierarchical(TASKS, encoder, depths=[0, 2, 3])(toy_batch())
+def test_each_task_reads_the_width_of_its_depth():
+    from polytask.encoders import TabularEncoder
+
+    encoder = TabularEncoder([4, 3], numeric_count=2, embedding_dim=2, hidden=[8, 5])
+    sharing = Hierarchical(TASKS, encoder, depths=[0, 1, 2])
+    assert [sharing.output_dim(t) for t in TASKS] == [6, 8, 5]  # 2 embeddings x 2 + 2 numbers, then the stages
+    generator = torch.Generator().manual_seed(0)
+    batch = {"categorical": torch.stack([torch.randint(0, 4, (6,), generator=generator), torch.randint(0, 3, (6,), generator=generator)], dim=1), "numeric": torch.randn(6, 2, generator=generator)}
+    check_all(sharing, batch)

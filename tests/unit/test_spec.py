@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from polytask.cli import app
 from polytask.errors import StudyError
-from polytask.spec import load_spec, parse_spec, weighting_kwargs
+from polytask.spec import load_spec, parse_spec, sharing_kwargs, weighting_kwargs
 from polytask.strategies.weighting import WEIGHTINGS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,3 +198,47 @@ def test_any_per_task_hyperparameter_may_be_a_task_mapping(make_study):
 def test_bad_hyperparameter_value_of_a_new_method_is_named(make_study):
     problems = problems_of(make_study(candidates=[{"weighting": "cagrad", "params": {"c": -1}}]))
     assert len(problems) == 1 and problems[0].startswith("candidates[0].params: ") and "c" in problems[0] and "-1" in problems[0]
+
+
+def test_a_candidate_may_choose_its_sharing(make_study):
+    spec = parse_spec(make_study(sharing={"name": "hard", "params": {"hidden": [8]}}, candidates=[{"weighting": "equal"}, {"sharing": {"name": "hard"}}]))
+    assert [c.label for c in spec.candidates] == ["equal", "hard-equal"]
+    assert spec.sharing_of("equal").params == {"hidden": [8]}  # the study's default
+    assert spec.sharing_of("hard-equal").params == {}
+    assert sharing_kwargs(spec.sharing, spec.task_names) == {"hidden": [8]}
+
+
+def test_sharing_hyperparameters_are_checked_like_weighting_ones(make_study):
+    problems = problems_of(make_study(candidates=[{"weighting": "equal", "sharing": {"name": "hard", "params": {"hiden": [8]}}}]))
+    assert len(problems) == 1
+    assert problems[0].startswith("candidates[0].sharing.params.hiden: 'hard' has no hyperparameter 'hiden'. Did you mean 'hidden'? Allowed: hidden")
+    problems = problems_of(make_study(sharing={"name": "hard", "params": {"hidden": "wide"}}))
+    assert len(problems) == 1 and problems[0].startswith("sharing.params.hidden: 'wide' is not a valid")
+    problems = problems_of(make_study(candidates=[{"weighting": "equal", "sharing": {"name": "hrad"}}]))
+    assert problems[0].startswith("candidates[0].sharing.name: unknown sharing strategy 'hrad'. Did you mean 'hard'?")
+
+
+def test_a_gradient_method_needs_shared_parameters(make_study, monkeypatch):
+    from polytask.strategies.sharing import SHARINGS, HardSharing
+
+    class Separate(HardSharing):  # stands in for any architecture that shares nothing
+        name = "separate_for_tests"
+        shares_parameters = False
+
+    monkeypatch.setitem(SHARINGS, Separate.name, Separate)
+    problems = problems_of(make_study(candidates=[{"weighting": "equal", "sharing": {"name": Separate.name}}, {"weighting": "pcgrad", "sharing": {"name": Separate.name}}]))
+    assert len(problems) == 1
+    assert problems[0].startswith(f"candidates[1].weighting: 'pcgrad' combines task gradients on shared parameters, but sharing '{Separate.name}' gives every task its own parameters")
+    assert "use a loss weighting (dwa, equal, famo, gls, ...)" in problems[0]
+
+
+def test_auxiliary_tasks_leave_the_objectives_but_not_every_task_may_be_auxiliary(make_study):
+    from polytask.search import objective_metrics
+
+    raw = make_study()
+    raw["tasks"][1]["auxiliary"] = True
+    spec = parse_spec(raw)
+    assert [t.name for t in spec.main_tasks] == ["subjectivity"]
+    assert objective_metrics(spec) == (["best/val/subjectivity/accuracy"], ["max"])
+    raw["tasks"][0]["auxiliary"] = True
+    assert problems_of(raw) == ["tasks: every task is auxiliary; mark at least one task auxiliary: false (the study needs something to compare on)"]

@@ -19,7 +19,11 @@ def load_splits(data: DataSpec) -> dict[str, pd.DataFrame]:
     """``{"train": ..., "validation": ..., "test": ...}`` ("test" absent when the source has
     none and ``split.test`` is 0), each limited to ``max_examples``."""
     source = data.source
-    if isinstance(source, BuiltinSource):
+    if isinstance(source, BuiltinSource) and source.name == "census_income":
+        from polytask.data import census
+
+        given = census.load()  # train and test; validation is held out of train
+    elif isinstance(source, BuiltinSource):
         from polytask.data import rotten_tomatoes
 
         given = {"train": rotten_tomatoes.load()}

@@ -34,6 +34,10 @@ class Encoder(nn.Module):
     def readout(self, hidden: Tensor, batch: Batch) -> Tensor:
         raise NotImplementedError
 
+    def width(self, depth: int) -> int:
+        """Size of the readout after ``depth`` stages; stages that keep one width by default."""
+        return self.output_dim
+
     def forward(self, batch: Batch) -> Tensor:
         hidden = self.stem(batch)
         for index in range(self.num_stages):

@@ -27,6 +27,7 @@ from .models import (
     RandomEncoder,
     SearchSpec,
     StudySpec,
+    TabularEncoderSpec,
     TaskSpec,
 )
 from .pydantic_errors import problem_from_pydantic
@@ -86,6 +87,7 @@ __all__ = [
     "RandomEncoder",
     "SearchSpec",
     "StudySpec",
+    "TabularEncoderSpec",
     "TaskSpec",
     "check_spec",
     "load_spec",

@@ -14,7 +14,7 @@ from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, type_name
 from polytask.tasks import TASK_TYPES
 
-from .models import CandidateSpec, RandomEncoder, SharingSpec, StudySpec
+from .models import CandidateSpec, RandomEncoder, SharingSpec, StudySpec, TabularEncoderSpec
 
 
 def check_spec(spec: StudySpec) -> list[Problem]:
@@ -48,6 +48,35 @@ def check_spec(spec: StudySpec) -> list[Problem]:
             problems.append(Problem("encoder.heads", f"hidden_size {enc.hidden_size} is not divisible by heads {enc.heads}"))
         if enc.trainable_layers is not None and enc.trainable_layers > enc.layers:
             problems.append(Problem("encoder.trainable_layers", f"{enc.trainable_layers} is more than the encoder's {enc.layers} layers"))
+    problems += _check_feature_columns(spec)
+    return problems
+
+
+def _check_feature_columns(spec: StudySpec) -> list[Problem]:
+    """A tabular encoder reads at least one feature column, each once and never a label; other
+    encoders read none."""
+    data = spec.data
+    if not isinstance(spec.encoder, TabularEncoderSpec):
+        listed = [(f, getattr(data, f)) for f in ("categorical_columns", "numeric_columns") if getattr(data, f)]
+        return [
+            Problem(f"data.{field}", f"{columns} are read only by a tabular encoder, and encoder kind '{spec.encoder.kind}' reads data.text_column; remove data.{field} or set encoder.kind: tabular")
+            for field, columns in listed
+        ]
+    if not data.categorical_columns and not data.numeric_columns:
+        return [Problem("data.categorical_columns", "a tabular encoder needs at least one feature column; list the columns it reads in data.categorical_columns and/or data.numeric_columns")]
+    problems = _duplicates(data.categorical_columns, "data.categorical_columns", None)
+    problems += _duplicates(data.numeric_columns, "data.numeric_columns", None)
+    for i, column in enumerate(data.numeric_columns):
+        if column in data.categorical_columns:
+            j = data.categorical_columns.index(column)
+            problems.append(Problem(f"data.numeric_columns[{i}]", f"'{column}' is also data.categorical_columns[{j}]; a column is either categorical or numeric, remove it from one list"))
+    features: dict[str, str] = {}  # column -> where it is first listed
+    for field in ("categorical_columns", "numeric_columns"):
+        for i, column in enumerate(getattr(data, field)):
+            features.setdefault(column, f"data.{field}[{i}]")
+    for i, task in enumerate(spec.tasks):
+        if task.label_column in features:
+            problems.append(Problem(features[task.label_column], f"'{task.label_column}' is the label column of tasks[{i}] ({task.name}); a feature must not be a label, remove it from the feature columns"))
     return problems
 
 

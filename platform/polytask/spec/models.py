@@ -31,7 +31,9 @@ class BuiltinSource(_Model):
     """A dataset polytask knows how to fetch from a pinned artifact."""
 
     kind: Literal["builtin"]
-    name: Literal["rotten_tomatoes"]
+    # rotten_tomatoes: review texts (polytask.data.rotten_tomatoes); census_income: UCI
+    # Census-Income KDD records, tabular (polytask.data.census)
+    name: Literal["rotten_tomatoes", "census_income"]
 
 
 class FilesSource(_Model):
@@ -79,7 +81,12 @@ class ExampleLimits(_Model):
 
 class DataSpec(_Model):
     source: Source
-    text_column: str = "text"
+    text_column: str = "text"  # read by text encoders (pretrained, random)
+    # Feature columns, read by a tabular encoder. Categorical: codes of the train split's
+    # values (unseen or missing ones share code 0). Numeric: standardised with the train
+    # split's mean and std, missing values 0 (the mean).
+    categorical_columns: list[str] = []
+    numeric_columns: list[str] = []
     split: SplitSpec = SplitSpec()
     max_examples: ExampleLimits = ExampleLimits()
 
@@ -151,7 +158,23 @@ class RandomEncoder(_EncoderCommon):
     vocab_size: int = Field(2000, ge=100)
 
 
-EncoderSpec = Annotated[Union[PretrainedEncoder, RandomEncoder], Field(discriminator="kind")]
+class TabularEncoderSpec(_Model):
+    """Records of feature columns (``data.categorical_columns``, ``data.numeric_columns``): an
+    embedding per categorical column, concatenated with the numeric features, then an MLP (see
+    polytask.encoders.tabular). Trains from scratch; needs no tokenizer."""
+
+    kind: Literal["tabular"]
+    # Width of each categorical column's embedding; None: fastai's rule of thumb for a column
+    # of n codes (its values + the code for missing/unseen), min(600, round(1.6 * n ** 0.56)).
+    embedding_dim: int | None = Field(None, ge=1)
+    hidden: list[Annotated[int, Field(ge=1)]] = []  # MLP stages (Linear -> ReLU) after the concat
+    stage_dropout: float = Field(0.0, ge=0, lt=1)  # after each MLP stage
+    dropout: float = Field(0.1, ge=0, lt=1)  # before each task head
+
+
+TEXT_ENCODERS = (PretrainedEncoder, RandomEncoder)
+
+EncoderSpec = Annotated[Union[PretrainedEncoder, RandomEncoder, TabularEncoderSpec], Field(discriminator="kind")]
 
 
 class SharingSpec(_Model):
@@ -188,12 +211,26 @@ class CandidateSpec(_Model):
     params: dict[str, Any] = {}  # the strategy's hyperparameters (`polytask strategies` lists them)
     search: SearchSpec | None = None
     sharing: SharingSpec | None = None  # None: the study's sharing
+    # Distil the study's single-task teachers into this candidate (see DistillationSpec).
+    distill: bool = False
 
     @property
     def label(self) -> str:
         if self.name:
             return self.name
         return self.weighting if self.sharing is None else f"{self.sharing.name}-{self.weighting}"
+
+
+class DistillationSpec(_Model):
+    """Born-again multi-task networks (BAM!, Clark et al., ACL 2019). When a candidate sets
+    ``distill``, the study first trains one single-task teacher per task (the study's encoder,
+    hard sharing, its training settings, seed ``teacher_seed``), then trains the candidate's
+    multi-task student on ``lambda * gold + (1 - lambda) * teacher`` targets. With teacher
+    annealing lambda rises linearly from 0 to 1 over training (the student ends on the gold
+    labels); without it lambda is 0 (pure distillation)."""
+
+    teacher_seed: int = 0
+    annealing: bool = True
 
 
 # --------------------------------------------------------------------------- running
@@ -256,6 +293,7 @@ class StudySpec(_Model):
     sharing: SharingSpec = SharingSpec()  # the default of every candidate
     heads: HeadsSpec = HeadsSpec()
     candidates: list[CandidateSpec] = Field(min_length=1)
+    distillation: DistillationSpec = DistillationSpec()  # used when a candidate sets distill
     seeds: list[int] = Field([0], min_length=1)
     training: TrainingSpec = TrainingSpec()
     resources: ResourcesSpec = ResourcesSpec()
@@ -277,6 +315,11 @@ class StudySpec(_Model):
 
     def sharing_of(self, label: str) -> SharingSpec:
         return self.candidate(label).sharing or self.sharing
+
+    @property
+    def distills(self) -> bool:
+        """Whether the study trains single-task teachers first."""
+        return any(c.distill for c in self.candidates)
 
     def output_dir(self) -> Path:
         return Path(self.output or Path("runs") / self.name).resolve()

@@ -1,0 +1,100 @@
+"""Single-task teachers for distillation: Clark et al., "BAM! Born-Again Multi-Task Networks for
+Natural Language Understanding", ACL 2019.
+
+When a candidate sets ``distill``, the study first trains one teacher per task: the study's
+encoder under hard sharing with that task alone, its training settings, seed
+``distillation.teacher_seed``. Teachers are ordinary trials of a first Tune run (nested MLflow
+runs ``teacher-<task>/seed<N>``, tagged ``polytask.role = teacher``); each one's selected epoch
+predicts the whole training split, and those class probabilities travel back to the driver in
+the teacher's final checkpoint (Ray's storage, so this works on a cluster too). The students
+then train on ``lambda * gold + (1 - lambda) * teacher`` targets (polytask.train).
+
+A teacher that fails is reported; its task is then trained on the gold labels alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from polytask.data import PreparedData
+from polytask.spec import CandidateSpec, StudySpec
+from polytask.spec.models import SharingSpec
+from polytask.tracking import Tracking
+
+
+def teacher_label(task: str) -> str:
+    return f"teacher-{task}"
+
+
+def teacher_spec(spec: StudySpec, task: str) -> StudySpec:
+    """The study reduced to one task, hard sharing, equal weighting, the teacher seed."""
+    only = next(t for t in spec.tasks if t.name == task).model_copy(update={"auxiliary": False})
+    return spec.model_copy(update={
+        "tasks": [only],
+        "sharing": SharingSpec(),
+        "candidates": [CandidateSpec(name=teacher_label(task), weighting="equal")],
+        "seeds": [spec.distillation.teacher_seed],
+    })
+
+
+def teacher_data(data: PreparedData, task: str) -> PreparedData:
+    """The same rows with only ``task``'s labels."""
+    splits = {name: dataclasses.replace(split, labels={task: split.labels[task]}) for name, split in data.splits.items()}
+    return dataclasses.replace(data, tasks=[t for t in data.tasks if t.name == task], splits=splits)
+
+
+def run_teacher(config: dict[str, Any], contexts: dict[str, Any]) -> None:
+    """The Tune trainable of a teacher: polytask.trial.run_trial on the task's reduced study."""
+    from polytask.trial import run_trial
+
+    run_trial({**config, "candidate": teacher_label(config["task"])}, contexts[config["task"]])
+
+
+def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, output: Path, console: Console) -> dict[str, str]:
+    """Train every task's teacher and attach their train-split predictions to ``data``.
+    Returns task -> outcome ("ok" or why the task has no teacher)."""
+    from ray import tune
+
+    from polytask.progress import StudyProgress
+    from polytask.trial import CHECKPOINT_FILE, StudyContext
+
+    tasks = spec.task_names
+    contexts = {task: StudyContext(teacher_spec(spec, task), teacher_data(data, task), tracking) for task in tasks}
+    trainable = tune.with_resources(tune.with_parameters(run_teacher, contexts=contexts), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    shown = [f"val/{t.name}/{t.metric}" for t in spec.tasks]
+    tuner = tune.Tuner(
+        trainable,
+        param_space={
+            "task": tune.grid_search(tasks),
+            "seed": spec.distillation.teacher_seed,
+            "teacher": True,
+        },
+        tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=spec.execution.max_concurrent_trials),
+        run_config=tune.RunConfig(
+            name=f"{spec.name}-teachers",
+            storage_path=str(output / "tune"),
+            failure_config=tune.FailureConfig(max_failures=spec.execution.max_retries),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[StudyProgress(len(tasks), shown, spec.training.epochs, console)],
+            verbose=0,
+        ),
+    )
+    predictions: dict[str, torch.Tensor] = {}
+    outcomes: dict[str, str] = {}
+    for result in tuner.fit():
+        task = result.config["task"]
+        if result.error is not None or result.checkpoint is None:
+            outcomes[task] = f"teacher failed ({type(result.error).__name__ if result.error else 'no predictions'}); trained on gold labels only"
+            continue
+        with result.checkpoint.as_directory() as folder:
+            state = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True)
+        predictions[task] = state["teacher_predictions"][task]
+        outcomes[task] = "ok"
+    train = data.splits["train"]
+    train.teacher = {task: p.numpy().astype("float32") for task, p in predictions.items()} or None
+    return outcomes

@@ -8,6 +8,7 @@ import dataclasses
 import hashlib
 import io
 import tarfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -122,3 +123,14 @@ def _census_study(split: dict) -> dict:
         "encoder": {"kind": "tabular", "hidden": [8]},
         "candidates": [{"weighting": "equal"}],
     }
+
+
+def test_the_census_study_uses_every_feature_but_the_labels():
+    from polytask.spec import load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[2] / "studies" / "census_mmoe.yaml")
+    assert spec.data.categorical_columns == list(census.CATEGORICAL_COLUMNS)
+    assert spec.data.numeric_columns == list(census.NUMERIC_COLUMNS)
+    features = set(spec.data.categorical_columns) | set(spec.data.numeric_columns)
+    assert features.isdisjoint({"marital_status", "income", "never_married", "instance_weight"})
+    assert [t.label_column for t in spec.tasks] == [census.INCOME_COLUMN, census.NEVER_MARRIED_COLUMN]

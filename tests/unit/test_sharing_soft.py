@@ -41,7 +41,7 @@ def test_registered_and_declared_unshared():
     assert SHARINGS["soft"] is SoftSharing and SHARINGS["single_task"] is SingleTask
     assert not SoftSharing.shares_parameters and not SingleTask.shares_parameters
     assert list(SoftSharing.hyperparameters()) == ["strength"]
-    assert SingleTask.hyperparameters() == {}
+    assert list(SingleTask.hyperparameters()) == ["hidden", "dropout"]
     assert "strength=0.001" in repr(SoftSharing(TASKS, ToyEncoder()))
 
 
@@ -127,6 +127,15 @@ def test_the_penalty_gradient_pulls_every_copy_toward_the_mean():
         for p in sharing.parameters():
             p.sub_(0.5 * p.grad)
     assert sharing.regularizer() < before
+
+
+def test_single_task_bottoms_are_private_and_set_the_head_width():
+    sharing = SingleTask(TASKS, ToyEncoder(), hidden=[4])
+    assert sharing.output_dim("a") == 4
+    own = {id(p) for p in sharing.task_parameters("b")}
+    assert {id(p) for p in sharing.bottoms[1].parameters()} <= own
+    assert not own & {id(p) for p in sharing.bottoms[0].parameters()}
+    check_all(sharing, toy_batch())
 
 
 def test_no_penalty_without_strength():

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS
 
 
@@ -20,7 +21,7 @@ def test_fetch_puts_a_pinned_artifact_in_the_cache(pinned_cache):
     assert f"rotten_tomatoes: {path}" in completed.stdout
     assert path.is_file() and path.stat().st_size > 600_000
     unknown = polytask("fetch", "imagenet")
-    assert unknown.returncode == 2 and "unknown artifact 'imagenet'. Known: minilm-l6, rotten_tomatoes" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown artifact 'imagenet'. Known: census_income, minilm-l6, rotten_tomatoes" in unknown.stderr
 
 
 def test_strategies_json_lists_every_registered_method_with_its_paper():
@@ -31,7 +32,10 @@ def test_strategies_json_lists_every_registered_method_with_its_paper():
     pcgrad = next(item for item in listing["weighting"] if item["name"] == "pcgrad")
     assert "Gradient Surgery" in pcgrad["paper"] and pcgrad["family"] == "gradient"
     assert pcgrad["hyperparameters"]["grad_space"]["default"] == "parameters"
-    assert [item["name"] for item in listing["sharing"]] == ["hard"]
+    assert sorted(item["name"] for item in listing["sharing"]) == sorted(SHARINGS)
+    mmoe = next(item for item in listing["sharing"] if item["name"] == "mmoe")
+    assert "Mixture-of-Experts" in mmoe["paper"] and mmoe["family"] == "sharing"
+    assert mmoe["hyperparameters"]["experts"] == {"type": "int", "default": 8}
 
 
 def test_help_lists_the_commands():

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
+import pkgutil
 import typing
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -15,6 +18,23 @@ class UnknownStrategyError(KeyError):
 
     def __str__(self) -> str:  # KeyError would print the message quoted
         return str(self.args[0])
+
+
+def discover(package: str, path: Iterable[str], base: type[T], kind: str) -> dict[str, type[T]]:
+    """Every ``base`` subclass with its own ``name`` defined in a module of the package (modules
+    named ``base`` or starting with ``_`` are skipped): name -> class, found by importing them,
+    so a new strategy is one new file."""
+    found: dict[str, type[T]] = {}
+    for module_info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        if module_info.name.startswith("_") or module_info.name == "base":
+            continue
+        module = importlib.import_module(f"{package}.{module_info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, base) and value.__module__ == module.__name__ and "name" in vars(value):
+                if value.name in found:
+                    raise RuntimeError(f"{kind} name '{value.name}' is registered twice: {found[value.name]} and {value}")
+                found[value.name] = value
+    return found
 
 
 def lookup(registry: dict[str, T], name: str, kind: str) -> T:

@@ -234,7 +234,7 @@ def training_step(
             weighting.on_step_end(task_losses(model, batch, tasks, gold_weight)[1])
     else:
         weighting.on_step_end(losses.detach())
-    return StepResult(losses.detach(), passes, None if regularizer is None else float(regularizer))
+    return StepResult(losses.detach(), passes, None if regularizer is None else float(regularizer.detach()))
 
 
 def task_losses(model: MultiTaskModel, batch: dict[str, Tensor], tasks, gold_weight: float | None = None) -> tuple[list[Tensor], Tensor]:

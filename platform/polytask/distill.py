@@ -52,7 +52,7 @@ def run_teacher(config: dict[str, Any], contexts: dict[str, Any]) -> None:
     """The Tune trainable of a teacher: polytask.trial.run_trial on the task's reduced study."""
     from polytask.trial import run_trial
 
-    run_trial({**config, "candidate": teacher_label(config["task"])}, contexts[config["task"]])
+    run_trial(config, contexts[config["candidate"]])
 
 
 def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, output: Path, console: Console) -> dict[str, str]:
@@ -64,13 +64,13 @@ def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, outp
     from polytask.trial import CHECKPOINT_FILE, StudyContext
 
     tasks = spec.task_names
-    contexts = {task: StudyContext(teacher_spec(spec, task), teacher_data(data, task), tracking) for task in tasks}
+    contexts = {teacher_label(task): StudyContext(teacher_spec(spec, task), teacher_data(data, task), tracking) for task in tasks}
     trainable = tune.with_resources(tune.with_parameters(run_teacher, contexts=contexts), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
     shown = [f"val/{t.name}/{t.metric}" for t in spec.tasks]
     tuner = tune.Tuner(
         trainable,
         param_space={
-            "task": tune.grid_search(tasks),
+            "candidate": tune.grid_search(list(contexts)),
             "seed": spec.distillation.teacher_seed,
             "teacher": True,
         },
@@ -86,8 +86,9 @@ def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, outp
     )
     predictions: dict[str, torch.Tensor] = {}
     outcomes: dict[str, str] = {}
+    task_of = {teacher_label(task): task for task in tasks}
     for result in tuner.fit():
-        task = result.config["task"]
+        task = task_of[result.config["candidate"]]
         if result.error is not None or result.checkpoint is None:
             outcomes[task] = f"teacher failed ({type(result.error).__name__ if result.error else 'no predictions'}); trained on gold labels only"
             continue

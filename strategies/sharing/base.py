@@ -50,6 +50,10 @@ class Backbone(Protocol):
 
     def stage(self, index: int, hidden: Tensor, batch: Batch) -> Tensor: ...
 
+    def stage_modules(self) -> Sequence[nn.Module]:
+        """The modules of the stages, in order (what a stage runs)."""
+        ...
+
     def readout(self, hidden: Tensor, batch: Batch) -> Tensor: ...
 
     def width(self, depth: int) -> int:

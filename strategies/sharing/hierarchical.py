@@ -44,10 +44,7 @@ class Hierarchical(Sharing):
         if too_deep:
             listing = ", ".join(f"'{t}' at {d}" for t, d in too_deep.items())
             raise ValueError(f"depths: {listing}, but the encoder has {stages} stages (depths run from 0, the stem's output, to {stages})")
-        stage_modules = getattr(encoder, "stage_modules", None)
-        if stage_modules is None:
-            raise ValueError(f"hierarchical sharing needs the encoder's stage modules; {type(encoder).__name__} has no stage_modules()")
-        self._stage_modules: list[nn.Module] = list(stage_modules())
+        self._stage_modules: list[nn.Module] = list(encoder.stage_modules())
         ordered = sorted(self.task_depth.values(), reverse=True)
         self.top = ordered[0]  # stages from here up are never run
         # The shared part is the stem and the stages reached by two or more tasks: stages below

@@ -139,7 +139,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             epoch_losses += losses.detach().double().cpu()
             global_step += 1
             if global_step % settings.log_every_steps == 0:
-                reporter.step(global_step, _step_metrics(tasks, step, weighting) | ({} if gold_weight is None else {"distillation/gold_weight": gold_weight}))
+                reporter.step(global_step, _step_metrics(tasks, step, weighting, gold_weight))
         epoch_losses /= max(1, len(step_times))
         weighting.on_epoch_end(epoch_losses.float())
 
@@ -331,12 +331,14 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _step_metrics(tasks, step: StepResult, weighting: Weighting) -> dict[str, float]:
+def _step_metrics(tasks, step: StepResult, weighting: Weighting, gold_weight: float | None) -> dict[str, float]:
     out = {f"train/{t.name}/step_loss": float(v) for t, v in zip(tasks, step.losses)}
     out.update({f"weight/{t.name}": float(w) for t, w in zip(tasks, weighting.task_weights())})
     out["cost/backward_passes"] = step.backward_passes
     if step.regularizer is not None:
         out["train/regularizer"] = step.regularizer
+    if gold_weight is not None:
+        out["distillation/gold_weight"] = gold_weight
     return out
 
 

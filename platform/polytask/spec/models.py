@@ -172,8 +172,6 @@ class TabularEncoderSpec(_Model):
     dropout: float = Field(0.1, ge=0, lt=1)  # before each task head
 
 
-TEXT_ENCODERS = (PretrainedEncoder, RandomEncoder)
-
 EncoderSpec = Annotated[Union[PretrainedEncoder, RandomEncoder, TabularEncoderSpec], Field(discriminator="kind")]
 
 

@@ -62,29 +62,26 @@ def test_units_start_as_the_papers_convex_mix():
     assert torch.allclose(two.alphas[0], torch.tensor([[0.9, 0.1], [0.1, 0.9]]))
 
 
-def test_identity_units_are_separate_networks():
-    sharing = CrossStitch(TASKS, ToyEncoder(), init_self=1.0)
+@pytest.mark.parametrize(("make", "make_batch", "atol"), [(ToyEncoder, toy_batch, 1e-6), (lambda: text_encoder(None), text_batch, 1e-5)], ids=["toy", "text"])
+def test_identity_units_are_separate_networks(make, make_batch, atol):
+    sharing = CrossStitch(TASKS, make(), init_self=1.0).eval()
     perturb_columns(sharing)
+    batch = make_batch()
+    with torch.no_grad():
+        out = sharing(batch)
+        for task, column in zip(TASKS, sharing.columns):
+            assert torch.allclose(out.representations[task], column(batch), atol=atol)
+        assert not torch.allclose(out.representations["a"], out.representations["b"])
+
+
+def test_the_default_mix_joins_the_columns():
+    separate = CrossStitch(TASKS, ToyEncoder(), init_self=1.0)
+    perturb_columns(separate)
+    mixed = CrossStitch(TASKS, ToyEncoder(), init_self=0.9)
+    mixed.columns.load_state_dict(separate.columns.state_dict())
     batch = toy_batch()
     with torch.no_grad():
-        out = sharing(batch)
-        for task, column in zip(TASKS, sharing.columns):
-            assert torch.allclose(out.representations[task], column(batch), atol=1e-6)
-        assert not torch.allclose(out.representations["a"], out.representations["b"])
-        # with the default mix the columns talk to each other
-        mixed = CrossStitch(TASKS, ToyEncoder(), init_self=0.9)
-        mixed.columns.load_state_dict(sharing.columns.state_dict())
-        assert not torch.allclose(mixed(batch).representations["a"], sharing.columns[0](batch))
-
-
-def test_identity_units_on_a_text_encoder():
-    sharing = CrossStitch(TASKS, text_encoder(None), init_self=1.0).eval()
-    perturb_columns(sharing)
-    batch = text_batch()
-    with torch.no_grad():
-        out = sharing(batch)
-        for task, column in zip(TASKS, sharing.columns):
-            assert torch.allclose(out.representations[task], column(batch), atol=1e-5)
+        assert not torch.allclose(mixed(batch).representations["a"], separate.columns[0](batch))
 
 
 def test_identity_units_still_learn_to_share():

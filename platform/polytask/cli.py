@@ -76,14 +76,14 @@ def validate(
     data: Annotated[bool, typer.Option("--data/--no-data", help="Also load the data and check columns and labels.")] = True,
 ) -> None:
     """Check a study spec (and its data) without starting anything; print the resolved spec."""
-    from polytask.data import check_frames, load_splits
+    from polytask.data import check_frames, load_datasets
     from polytask.spec import load_spec
 
     try:
         study = load_spec(spec)
         if data:
-            frames = load_splits(study.data)
-            problems = check_frames(study, frames)
+            datasets = load_datasets(study)
+            problems = check_frames(study, datasets)
             if problems:
                 raise StudyError(problems, str(spec))
     except StudyError as exc:
@@ -92,7 +92,8 @@ def validate(
         _fail(exc)
     console.print(study.to_yaml(), highlight=False, markup=False, end="")
     if data:
-        errors.print("[green]valid[/green]: " + ", ".join(f"{k} {len(v)} rows" for k, v in frames.items()))
+        for dataset in datasets:
+            errors.print(f"[green]valid[/green]: {dataset.label}: " + ", ".join(f"{k} {len(v)} rows" for k, v in dataset.frames.items()))
 
 
 @app.command()

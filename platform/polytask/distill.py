@@ -18,10 +18,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 
-from polytask.data import PreparedData
+from polytask.data import PreparedData, SplitArrays
 from polytask.spec import CandidateSpec, StudySpec
 from polytask.spec.models import SharingSpec
 from polytask.tracking import Tracking
@@ -43,9 +44,28 @@ def teacher_spec(spec: StudySpec, task: str) -> StudySpec:
 
 
 def teacher_data(data: PreparedData, task: str) -> PreparedData:
-    """The same rows with only ``task``'s labels."""
-    splits = {name: dataclasses.replace(split, labels={task: split.labels[task]}) for name, split in data.splits.items()}
-    return dataclasses.replace(data, tasks=[t for t in data.tasks if t.name == task], splits=splits)
+    """The same rows with only ``task``'s labels; with one dataset per task, only the rows of
+    ``task``'s dataset (:func:`student_rows` maps them back)."""
+    splits = {name: _one_task(split, task, data.task_names.index(task)) for name, split in data.splits.items()}
+    return dataclasses.replace(data, tasks=[t for t in data.tasks if t.name == task], splits=splits, per_task_datasets=False)
+
+
+def _one_task(split: SplitArrays, task: str, index: int) -> SplitArrays:
+    reduced = dataclasses.replace(split, labels={task: split.labels[task]}, token_tasks=tuple(t for t in split.token_tasks if t == task))
+    if split.group is None:
+        return reduced
+    rows = student_rows(split, index)
+    for name in ("input_ids", "lengths", "frozen_hidden", "categorical", "numeric", "images"):
+        if getattr(split, name) is not None:
+            setattr(reduced, name, getattr(split, name)[rows])
+    reduced.labels = {task: split.labels[task][rows]}
+    reduced.group = None
+    return reduced
+
+
+def student_rows(split: SplitArrays, index: int) -> np.ndarray:
+    """The rows of the study's split that a teacher of task ``index`` sees, in its order."""
+    return np.arange(len(split)) if split.group is None else np.flatnonzero(split.group == index)
 
 
 def run_teacher(config: dict[str, Any], contexts: dict[str, Any]) -> None:
@@ -66,7 +86,7 @@ def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, outp
     tasks = spec.task_names
     contexts = {teacher_label(task): StudyContext(teacher_spec(spec, task), teacher_data(data, task), tracking) for task in tasks}
     trainable = tune.with_resources(tune.with_parameters(run_teacher, contexts=contexts), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-    shown = [f"val/{t.name}/{t.metric}" for t in spec.tasks]
+    shown = [f"val/{t.name}/{t.primary_metric}" for t in spec.tasks]
     tuner = tune.Tuner(
         trainable,
         param_space={
@@ -94,8 +114,12 @@ def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, outp
             continue
         with result.checkpoint.as_directory() as folder:
             state = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True)
-        predictions[task] = state["teacher_predictions"][task]
+        predictions[task] = state["teacher_predictions"][task].numpy().astype("float32")
         outcomes[task] = "ok"
     train = data.splits["train"]
-    train.teacher = {task: p.numpy().astype("float32") for task, p in predictions.items()} or None
+    teacher = {}
+    for task, p in predictions.items():  # onto the student's rows (others: never read, labels missing)
+        teacher[task] = np.zeros((len(train), p.shape[1]), dtype=np.float32)
+        teacher[task][student_rows(train, tasks.index(task))] = p
+    train.teacher = teacher or None
     return outcomes

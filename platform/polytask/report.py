@@ -105,9 +105,9 @@ def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
     for t in ordered:
         for metric in TASK_TYPES[t.type].metrics:
             columns.append(f"best/val/{t.name}/{metric}")
-    primary = [f"best/val/{t.name}/{t.metric}" for t in spec.main_tasks]
+    primary = [f"best/val/{t.name}/{t.primary_metric}" for t in spec.main_tasks]
     columns.append("best/val/score")
-    columns += [f"test/{t.name}/{t.metric}" for t in ordered if len(trials) and f"test/{t.name}/{t.metric}" in trials]
+    columns += [f"test/{t.name}/{t.primary_metric}" for t in ordered if len(trials) and f"test/{t.name}/{t.primary_metric}" in trials]
     columns += [c for c in COST_COLUMNS if len(trials) and c in trials]
     completed = trials[(trials["status"] == "FINISHED")] if len(trials) else trials
     rows: list[Row] = []
@@ -200,8 +200,8 @@ def to_markdown(comparison: Comparison, spec: StudySpec) -> str:
         lines += ["", "## Single-task teachers (distillation)", "", "| teacher | status | validation, selected epoch | test |", "|---|---|---|---|"]
         for _, teacher in comparison.teachers.iterrows():
             task = next(t for t in spec.tasks if teacher["candidate"] == f"teacher-{t.name}")
-            val, test = (teacher.get(f"{split}/{task.name}/{task.metric}") for split in ("best/val", "test"))
-            lines.append(f"| {teacher['run_name']} | {teacher['status']} | {task.metric} {_number(val)} | {_number(test)} |")
+            val, test = (teacher.get(f"{split}/{task.name}/{task.primary_metric}") for split in ("best/val", "test"))
+            lines.append(f"| {teacher['run_name']} | {teacher['status']} | {task.primary_metric} {_number(val)} | {_number(test)} |")
     failures = comparison.trials[comparison.trials["status"] != "FINISHED"] if len(comparison.trials) else []
     if len(failures):
         lines += ["", "## Trials that did not finish", ""]

@@ -44,7 +44,7 @@ def plan_trials(spec: StudySpec) -> list[PlannedTrial]:
 def objective_metrics(spec: StudySpec) -> tuple[list[str], list[str]]:
     """Optuna's objectives: each main (not auxiliary) task's primary metric, validation split,
     selected epoch."""
-    return [f"best/val/{t.name}/{t.metric}" for t in spec.main_tasks], [t.resolved_direction for t in spec.main_tasks]
+    return [f"best/val/{t.name}/{t.primary_metric}" for t in spec.main_tasks], [t.resolved_direction for t in spec.main_tasks]
 
 
 def normalised_weights(raw: dict[str, float], task_names: list[str]) -> list[float]:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from polytask import distill, frozen
-from polytask.data import PreparedData, check_frames, load_splits, prepare_data
+from polytask.data import PreparedData, check_frames, load_datasets, prepare_data, train_texts
 from polytask.encoders import load_tokenizer
 from polytask.errors import Problem, StudyError
-from polytask.spec import StudySpec, TabularEncoderSpec
+from polytask.spec import TEXT_ENCODERS, StudySpec
 from polytask.tracking import Tracking, start_study
 
 if TYPE_CHECKING:
@@ -36,15 +36,15 @@ class StudyResult:
 
 
 def prepare(spec: StudySpec) -> PreparedData:
-    """Load, check and tokenise the study's data; raises StudyError naming each bad field/row."""
-    frames = load_splits(spec.data)
-    problems = check_frames(spec, frames)
+    """Load, check and encode the study's data; raises StudyError naming each bad field/row."""
+    datasets = load_datasets(spec)
+    problems = check_frames(spec, datasets)
     if problems:
         raise StudyError(problems)
-    tokenizer = None  # a tabular encoder reads feature columns, no text
-    if not isinstance(spec.encoder, TabularEncoderSpec):
-        tokenizer = load_tokenizer(spec.encoder, frames["train"][spec.data.text_column].astype(str).tolist())
-    return prepare_data(spec, frames, tokenizer)
+    tokenizer = None  # tabular and image encoders read no text
+    if isinstance(spec.encoder, TEXT_ENCODERS):
+        tokenizer = load_tokenizer(spec.encoder, train_texts(spec, datasets))
+    return prepare_data(spec, datasets, tokenizer)
 
 
 def check_output(output: Path, overwrite: bool) -> None:
@@ -89,7 +89,7 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
             data = prepare(spec)
         make_output(output, overwrite)
         sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits.items())
-        console.print(f"Data: {sizes} rows; tasks {', '.join(f'{t.name} ({len(t.classes)} classes)' for t in data.tasks)}")
+        console.print(f"Data: {sizes} rows; tasks {', '.join(_describe(t) for t in data.tasks)}")
         if frozen.applies(spec):
             with console.status("Computing the frozen encoder layers once..."):
                 console.print(frozen.precompute(spec, data))
@@ -155,6 +155,13 @@ def _tuner(spec: StudySpec, data: PreparedData, tracking: Tracking, output: Path
         ),
     )
     return tuner, searcher.total
+
+
+def _describe(task) -> str:
+    if task.type == "regression":
+        return f"{task.name} (regression)"
+    kind = {"classification": "classes", "multilabel": "labels", "token_classification": "tags"}[task.type]
+    return f"{task.name} ({len(task.classes)} {kind})"
 
 
 def _quiet_libraries() -> None:

@@ -98,8 +98,8 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
     model = build_model(spec, data, spec.sharing_of(plan.candidate)).to(device)
     weighting = build_weighting(plan).to(device)
     tasks = data.tasks
-    stream = TrainStream(data.splits["train"], settings.batch_size, plan.seed)
-    steps_per_epoch = settings.steps_per_epoch or stream.per_pass
+    stream = TrainStream(data.splits["train"], settings.batch_size, plan.seed, spec.data.sampling, settings.epochs)
+    steps_per_epoch = settings.steps_per_epoch or stream.steps_per_epoch
     optimizer = _optimizer(model, weighting, settings.learning_rate, settings.weight_decay)
     scheduler = _linear_warmup_decay(optimizer, settings.epochs * steps_per_epoch, settings.warmup_ratio)
     directions = {t.name: t.direction for t in tasks}
@@ -124,9 +124,11 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, settings.epochs):
         model.train()
-        epoch_losses = torch.zeros(len(tasks), dtype=torch.float64)
+        # Each task's mean loss over the steps whose batch had its labels (with one dataset
+        # per task, a step trains the sampled task only).
+        loss_sums, loss_steps = torch.zeros(len(tasks), dtype=torch.float64), torch.zeros(len(tasks), dtype=torch.float64)
         step_times, passes = [], 0
-        for batch in stream.epoch(epoch, settings.steps_per_epoch):
+        for batch in stream.epoch(epoch, steps_per_epoch):
             started = time.perf_counter()
             batch = {k: v.to(device) for k, v in batch.items()}
             gold_weight = distill(global_step)
@@ -136,11 +138,13 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             if device.type == "cuda":
                 torch.cuda.synchronize()
             step_times.append(time.perf_counter() - started)
-            epoch_losses += losses.detach().double().cpu()
+            labelled = torch.tensor([bool(TASK_TYPES[t.type].present(batch[f"labels/{t.name}"]).any()) for t in tasks], dtype=torch.float64)
+            loss_sums += losses.detach().double().cpu() * labelled
+            loss_steps += labelled
             global_step += 1
             if global_step % settings.log_every_steps == 0:
                 reporter.step(global_step, _step_metrics(tasks, step, weighting, gold_weight))
-        epoch_losses /= max(1, len(step_times))
+        epoch_losses = loss_sums / loss_steps.clamp(min=1)
         weighting.on_epoch_end(epoch_losses.float())
 
         validation = evaluate(model, data.splits["validation"], data, settings.eval_batch_size, device, "val", settings.precision)
@@ -158,6 +162,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             "epoch": epoch + 1,
             "global_step": global_step,
             **{f"train/{t.name}/loss": float(v) for t, v in zip(tasks, epoch_losses)},
+            **({f"train/{t.name}/batches": int(n) for t, n in zip(tasks, stream.task_batches(epoch, steps_per_epoch))} if data.per_task_datasets else {}),
             **validation,
             "val/score": val_score,
             **{f"best/{k}": v for k, v in best["metrics"].items()},
@@ -246,7 +251,7 @@ def task_losses(model: MultiTaskModel, batch: dict[str, Tensor], tasks, gold_wei
     for t in tasks:
         task_type, labels, teacher = TASK_TYPES[t.type], batch[f"labels/{t.name}"], batch.get(f"teacher/{t.name}")
         if gold_weight is None or teacher is None:
-            losses.append(task_type.loss(logits[t.name], labels).float())
+            losses.append(task_type.loss(logits[t.name], labels, t).float())
         else:
             losses.append(task_type.distillation_loss(logits[t.name], labels, teacher, gold_weight).float())
     return boundary, torch.stack(losses)
@@ -278,18 +283,22 @@ def evaluate(
     """``{prefix}/{task}/{metric}`` and ``{prefix}/{task}/loss`` over the whole split."""
     loss_sums = {t.name: 0.0 for t in data.tasks}
 
-    def add_losses(logits: dict[str, Tensor], batch: dict[str, Tensor]) -> None:
+    entries = {t.name: 0 for t in data.tasks}
+
+    def add_losses(outputs: dict[str, Tensor], batch: dict[str, Tensor]) -> None:
         for t in data.tasks:
-            labels = batch[f"labels/{t.name}"]
-            loss_sums[t.name] += float(TASK_TYPES[t.type].loss(logits[t.name], labels)) * int((labels != -100).sum())
+            labels, task_type = batch[f"labels/{t.name}"], TASK_TYPES[t.type]
+            count = int(task_type.present(labels).sum())  # the loss is a mean over present entries
+            loss_sums[t.name] += float(task_type.loss(outputs[t.name], labels, t)) * count
+            entries[t.name] += count
 
     predictions = predict(model, split, data, batch_size, device, precision, add_losses)
     out = {}
     for t in data.tasks:
         labels = torch.tensor(split.labels[t.name])  # a copy: arrays from the object store are read-only
-        for name, value in TASK_TYPES[t.type].evaluate(predictions[t.name], labels, len(t.classes)).items():
+        for name, value in TASK_TYPES[t.type].evaluate(predictions[t.name], labels, t).items():
             out[f"{prefix}/{t.name}/{name}"] = value
-        out[f"{prefix}/{t.name}/loss"] = loss_sums[t.name] / max(1, int((labels != -100).sum()))
+        out[f"{prefix}/{t.name}/loss"] = loss_sums[t.name] / max(1, entries[t.name])
     return out
 
 
@@ -303,18 +312,27 @@ def predict(
     precision: str = "fp32",
     each_batch: Callable[[dict[str, Tensor], dict[str, Tensor]], None] | None = None,
 ) -> dict[str, Tensor]:
-    """Each task's predictions (classification: probabilities ``[N, C]``) for every row of the
-    split, in row order; ``each_batch(logits, batch)`` sees every batch on the way."""
+    """Each task's predictions (``TaskType.predict``: class probabilities ``[N, C]``, values
+    ``[N]``, per-token probabilities ``[N, longest, C]``) for every row of the split, in row
+    order; ``each_batch(outputs, batch)`` sees every batch on the way."""
     model.eval()
-    predictions = {t.name: torch.empty(len(split), len(t.classes)) for t in data.tasks}
+    predictions: dict[str, Tensor] = {}
+    longest = split.input_ids.shape[1] if split.input_ids is not None else 0
     for rows, batch in eval_batches(split, batch_size):
         batch = {k: v.to(device) for k, v in batch.items()}
         with autocast_context(device, precision):
-            _, logits = model(batch)
+            _, outputs = model(batch)
         for t in data.tasks:
-            predictions[t.name][torch.from_numpy(rows)] = TASK_TYPES[t.type].predict(logits[t.name]).cpu()
+            values = TASK_TYPES[t.type].predict(outputs[t.name], t).float().cpu()
+            if t.name not in predictions:  # per token: padded to the split's longest row
+                shape = (len(split), longest, *values.shape[2:]) if TASK_TYPES[t.type].token_level else (len(split), *values.shape[1:])
+                predictions[t.name] = torch.zeros(shape)
+            if TASK_TYPES[t.type].token_level:
+                predictions[t.name][torch.from_numpy(rows), : values.shape[1]] = values
+            else:
+                predictions[t.name][torch.from_numpy(rows)] = values
         if each_batch is not None:
-            each_batch(logits, batch)
+            each_batch(outputs, batch)
     return predictions
 
 

@@ -33,8 +33,9 @@ def check_experts(experts: int, expert_hidden: Sequence[int], dropout: float, wh
 
 
 def mix(gate: Tensor, experts: Tensor) -> Tensor:
-    """``sum_e gate[:, e] * experts[:, e]``: ``[B, E] x [B, E, H] -> [B, H]``."""
-    return torch.einsum("be,beh->bh", gate, experts)
+    """``sum_e gate[..., e] * experts[..., e, :]``: ``[B, E] x [B, E, H] -> [B, H]``, and the
+    same per token for token states (``[B, T, E] x [B, T, E, H] -> [B, T, H]``)."""
+    return torch.einsum("...e,...eh->...h", gate, experts)
 
 
 class MMoE(Sharing):
@@ -67,7 +68,7 @@ class MMoE(Sharing):
 
     def _run(self, batch: Batch) -> tuple[dict[str, Tensor], list[Tensor], dict[str, Tensor]]:
         x = self.encoder(batch)
-        outputs = torch.stack([expert(x) for expert in self.expert_nets], dim=1)  # [B, E, H]
+        outputs = torch.stack([expert(x) for expert in self.expert_nets], dim=-2)  # [B, (T,) E, H]
         x_gates = tap(x)  # the gates' (private) reading of x, apart from the experts' (shared) one
         gates = {task: torch.softmax(self.gate_nets[task](x_gates), dim=-1) for task in self.tasks}
         representations = {task: mix(gates[task], outputs) for task in self.tasks}

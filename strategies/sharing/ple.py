@@ -56,7 +56,7 @@ class Extraction(nn.Module):
 
 
 def _stack(experts: nn.ModuleList, x: Tensor) -> Tensor:
-    return torch.stack([expert(x) for expert in experts], dim=1)  # [B, n, H]
+    return torch.stack([expert(x) for expert in experts], dim=-2)  # [B, (T,) n, H]
 
 
 class PLE(Sharing):
@@ -120,7 +120,7 @@ class PLE(Sharing):
             shared_gate = None
             if level.shared_gate is not None:
                 shared_gate = torch.softmax(level.shared_gate(shared_in), dim=-1)
-                everything = torch.cat([task_out[t] for t in self.tasks] + [shared_out], dim=1)
+                everything = torch.cat([task_out[t] for t in self.tasks] + [shared_out], dim=-2)
                 shared_next = mix(shared_gate, everything)
             if last:
                 boundary.append(shared_out)  # read by the private gates only
@@ -135,7 +135,7 @@ class PLE(Sharing):
                 shared_out = tap(shared_out)
                 boundary += list(taps.values()) + list(task_out.values()) + [shared_out]
             gates = {t: torch.softmax(level.task_gates[t](task_in[t]), dim=-1) for t in self.tasks}
-            task_in = {t: mix(gates[t], torch.cat([task_out[t], shared_out], dim=1)) for t in self.tasks}
+            task_in = {t: mix(gates[t], torch.cat([task_out[t], shared_out], dim=-2)) for t in self.tasks}
             all_gates.append(LevelGates(gates, shared_gate))
             if not last:
                 shared_in = shared_next

@@ -55,6 +55,11 @@ class Weighting(nn.Module):
     #: wants ``on_step_end`` to receive the losses re-evaluated on the same batch after the
     #: optimizer step (FAMO); the loop pays one extra forward pass for it
     loss_after_step: ClassVar[bool] = False
+    #: stays sound when a step carries only some tasks' losses, the others an exact 0 with no
+    #: gradient (one dataset per task, one task's batch per step): true of fixed or random
+    #: weights of the losses; not of methods that read loss values (log L, L/L_0) or gradients
+    #: (a zero gradient is a trivial min-norm solution)
+    partial_steps: ClassVar[bool] = False
 
     def __init__(self, num_tasks: int) -> None:
         super().__init__()

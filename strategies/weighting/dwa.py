@@ -30,6 +30,7 @@ class DWA(LossWeighting):
     """Weight tasks by a softmax of how slowly each loss fell over the last epoch."""
 
     name = "dwa"
+    partial_steps = True
     paper = "Liu, Johns & Davison, End-to-End Multi-Task Learning with Attention, CVPR 2019"
 
     def __init__(self, num_tasks: int, temperature: float = 2.0) -> None:

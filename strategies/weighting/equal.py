@@ -18,6 +18,7 @@ class Equal(LossWeighting):
     """Sum of the task losses, every weight 1."""
 
     name = "equal"
+    partial_steps = True
     paper = "Caruana, Multitask Learning, Machine Learning 1997 (the unweighted sum)"
 
     def forward(self, losses: Tensor) -> Tensor:

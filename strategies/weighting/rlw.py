@@ -22,6 +22,7 @@ class RLW(LossWeighting):
     """Weight the tasks by a fresh softmax of standard normal draws at every step."""
 
     name = "rlw"
+    partial_steps = True
     stochastic = True
     paper = (
         "Lin, Ye, Zhang & Tsang, Reasonable Effectiveness of Random Weighting: A Litmus Test for "

@@ -22,6 +22,7 @@ class Scalarization(LossWeighting):
     """Weighted sum of the task losses with fixed, non-negative weights."""
 
     name = "scalarization"
+    partial_steps = True
     paper = (
         "Xin et al., Do Current Multi-Task Optimization Methods in Deep Learning Even Help?, "
         "NeurIPS 2022"

@@ -96,7 +96,7 @@ def test_label_outside_the_classes_names_split_column_and_row(make_study):
     problems = [str(p) for p in check_frames(spec, load_splits(spec.data))]
     assert len(problems) == 3  # one per split
     first = pd.read_csv(raw["data"]["source"]["train"])["kind"].tolist().index("review")
-    assert problems[0].startswith(f"data: train split, column 'kind', row {first}: label 'review' is not one of the classes declared in tasks[0].classes")
+    assert problems[0].startswith(f"data (data.source: files train.csv), train split, column 'kind', row {first}: label 'review' is not one of the classes declared in tasks[0].classes")
 
 
 def test_a_single_class_cannot_be_learnt(make_study, tmp_path):
@@ -106,7 +106,7 @@ def test_a_single_class_cannot_be_learnt(make_study, tmp_path):
     raw["data"]["split"] = {"test": 0}
     spec = parse_spec(raw)
     problems = [str(p) for p in check_frames(spec, load_splits(spec.data))]
-    assert problems == ["tasks[0]: the train split has 1 distinct label(s) ['x'] in column 'kind'; classification needs at least two"]
+    assert problems == ["data (data.source: files one.csv), train split, column 'kind': has 1 distinct label(s) ['x'] for tasks[0] (subjectivity); classification needs at least 2"]
 
 
 def test_hub_source_maps_its_splits(make_study, text_data, tmp_path):
@@ -159,8 +159,8 @@ def test_training_stream_depends_only_on_seed_and_position(make_study):
     assert [a.rows(i).tolist() for i in (0, 5, 40)] == [b.rows(i).tolist() for i in (0, 5, 40)]
     assert TrainStream(split, 16, seed=4).rows(0).tolist() != a.rows(0).tolist()
     # one pass covers floor(N / batch) batches of distinct rows
-    seen = np.concatenate([a.rows(i) for i in range(a.per_pass)])
-    assert len(seen) == len(set(seen.tolist())) == a.per_pass * 16
+    seen = np.concatenate([a.rows(i) for i in range(a.steps_per_epoch)])
+    assert len(seen) == len(set(seen.tolist())) == a.steps_per_epoch * 16
     # epoch e of S steps is batches e*S .. (e+1)*S-1, so a resumed trial sees the same batches
     epoch_two = [batch["input_ids"] for batch in a.epoch(2, steps=3)]
     assert all((x == collate(split, a.rows(6 + i))["input_ids"]).all() for i, x in enumerate(epoch_two))

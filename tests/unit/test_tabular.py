@@ -90,7 +90,7 @@ def test_a_missing_feature_column_names_split_and_column():
     frames["validation"] = frames["validation"].drop(columns="code")
     problems = [str(p) for p in check_frames(parse_spec(tabular_study()), frames)]
     assert len(problems) == 1
-    assert problems[0].startswith("data.categorical_columns[1]: column 'code' is not in the validation split (columns: color, n, y, z); remove it from data.categorical_columns")
+    assert problems[0].startswith("data.categorical_columns[1]: column 'code' is not in the validation split of data.source: files train.csv (columns: color, n, y, z); remove it from data.categorical_columns")
 
 
 def test_a_non_number_in_a_numeric_column_names_split_column_row_and_value():
@@ -98,7 +98,7 @@ def test_a_non_number_in_a_numeric_column_names_split_column_row_and_value():
     frames["validation"]["n"] = ["3.5", "", "seven"]  # "" is missing, "3.5" a number
     problems = [str(p) for p in check_frames(parse_spec(tabular_study()), frames)]
     assert problems == [
-        "data: validation split, column 'n', row 2: value 'seven' is not a finite number (1 such rows), but 'n' is in data.numeric_columns; "
+        "data (data.source: files train.csv), validation split, column 'n', row 2: value 'seven' is not a finite number (1 such rows), but 'n' is in data.numeric_columns; "
         "fix the rows or list the column in data.categorical_columns"
     ]
 

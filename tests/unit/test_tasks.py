@@ -1,4 +1,5 @@
-"""Task types: masked losses and metrics against hand-computed values."""
+"""Single-label classification and the shared helpers: masked losses and metrics against
+hand-computed values. The other task types: test_task_types.py."""
 
 from __future__ import annotations
 
@@ -8,19 +9,22 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from polytask.tasks import IGNORE, Classification, accuracy, macro_f1, macro_roc_auc, roc_auc, score
+from polytask.tasks import IGNORE, Classification, TaskInfo, accuracy, macro_f1, macro_roc_auc, roc_auc, score
+
+BINARY = TaskInfo("sentiment", "classification", ["neg", "pos"], "accuracy", "max")
+THREE = TaskInfo("topic", "classification", ["a", "b", "c"], "accuracy", "max")
 
 
 def test_loss_ignores_rows_without_a_label():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [5.0, -5.0]])
     labels = torch.tensor([0, IGNORE, 1])
     expected = F.cross_entropy(logits[[0, 2]], labels[[0, 2]])
-    assert Classification().loss(logits, labels).item() == pytest.approx(expected.item())
+    assert Classification().loss(logits, labels, BINARY).item() == pytest.approx(expected.item())
 
 
 def test_loss_of_a_batch_without_labels_is_zero_and_differentiable():
     logits = torch.randn(4, 3, requires_grad=True)
-    loss = Classification().loss(logits, torch.full((4,), IGNORE))
+    loss = Classification().loss(logits, torch.full((4,), IGNORE), THREE)
     loss.backward()
     assert loss.item() == 0.0
     assert torch.equal(logits.grad, torch.zeros(4, 3))
@@ -37,10 +41,10 @@ def test_accuracy_and_macro_f1_by_hand():
 def test_evaluate_uses_labelled_rows_only():
     probabilities = torch.tensor([[0.2, 0.8], [0.9, 0.1], [0.4, 0.6], [0.3, 0.7]])
     labels = torch.tensor([1, IGNORE, 0, IGNORE])
-    values = Classification().evaluate(probabilities, labels, 2)
+    values = Classification().evaluate(probabilities, labels, BINARY)
     assert values["accuracy"] == pytest.approx(0.5)
     assert values["roc_auc"] == pytest.approx(1.0)  # the positive row (0.8) above the negative one (0.6)
-    assert Classification().evaluate(probabilities, torch.full((4,), IGNORE), 2) == {}
+    assert Classification().evaluate(probabilities, torch.full((4,), IGNORE), BINARY) == {}
 
 
 def test_roc_auc_by_hand_with_ties():
@@ -67,16 +71,31 @@ def test_distillation_target_mixes_gold_and_teacher():
     teacher = torch.tensor([[0.6, 0.4], [0.5, 0.5], [0.9, 0.1]])
     task = Classification()
     # gold weight 1: plain cross-entropy on the gold labels
-    assert task.distillation_loss(logits, labels, teacher, 1.0).item() == pytest.approx(task.loss(logits, labels).item())
+    assert task.distillation_loss(logits, labels, teacher, 1.0).item() == pytest.approx(task.loss(logits, labels, BINARY).item())
     # gold weight 0: cross-entropy against the teacher's probabilities, labelled rows only
     log_p = torch.log_softmax(logits[:2], dim=-1)
     expected = -(teacher[:2] * log_p).sum(dim=-1).mean()
     assert task.distillation_loss(logits, labels, teacher, 0.0).item() == pytest.approx(expected.item())
     half = task.distillation_loss(logits, labels, teacher, 0.5).item()
-    assert half == pytest.approx(0.5 * task.loss(logits, labels).item() + 0.5 * expected.item())
+    assert half == pytest.approx(0.5 * task.loss(logits, labels, BINARY).item() + 0.5 * expected.item())
 
 
 def test_score_turns_every_metric_into_higher_is_better():
     assert score({"a": 0.9, "b": 0.7}, {"a": "max", "b": "max"}) == pytest.approx(0.8)
     assert score({"a": 0.9, "b": 0.5}, {"a": "max", "b": "min"}) == pytest.approx(0.2)
     assert not math.isnan(score({"a": 1.0}, {"a": "max"}))
+
+
+def test_macro_f1_leaves_out_a_class_absent_from_labels_and_predictions():
+    # class 0: tp 1 fp 1 fn 0 -> 2/3; class 1: tp 1 fp 0 fn 1 -> 2/3; class 2 absent: left out (counted as 0: 4/9)
+    assert macro_f1(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 1]), 3) == pytest.approx(2 / 3)
+
+
+def test_evaluate_reads_the_argmax_of_the_probabilities():
+    probabilities = torch.tensor([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6], [0.5, 0.4, 0.1]])
+    labels = torch.tensor([0, 2, 2, 1])
+    values = Classification().evaluate(probabilities, labels, THREE)
+    # argmax 0 1 2 0: right, wrong, right, wrong
+    assert values["accuracy"] == pytest.approx(0.5)
+    # class 0: tp 1 fp 1 fn 0 -> 2/3; class 1: tp 0 fp 1 fn 1 -> 0; class 2: tp 1 fp 0 fn 1 -> 2/3
+    assert values["macro_f1"] == pytest.approx(4 / 9)

@@ -91,9 +91,9 @@ def test_non_finite_loss_stops_the_trial_as_diverged(make_study, monkeypatch):
     original = Classification.loss
     calls = {"n": 0}
 
-    def exploding(self, logits, labels):
+    def exploding(self, logits, labels, task):
         calls["n"] += 1
-        loss = original(self, logits, labels)
+        loss = original(self, logits, labels, task)
         return loss * math.inf if calls["n"] > 6 else loss  # step 4, first task
 
     monkeypatch.setattr(Classification, "loss", exploding)

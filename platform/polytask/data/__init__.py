@@ -1,6 +1,6 @@
-"""Data: raw splits from a source, checked, then tokenised into arrays every trial shares."""
+"""Data: datasets from their sources, checked, then encoded into arrays every trial shares."""
 
-from .prepare import PreparedData, SplitArrays, TaskInfo, check_frames, prepare_data
-from .sources import load_splits
+from .prepare import PreparedData, SplitArrays, check_frames, prepare_data, train_texts
+from .sources import Dataset, load_datasets, load_splits
 
-__all__ = ["PreparedData", "SplitArrays", "TaskInfo", "check_frames", "load_splits", "prepare_data"]
+__all__ = ["Dataset", "PreparedData", "SplitArrays", "check_frames", "load_datasets", "load_splits", "prepare_data", "train_texts"]

@@ -1,5 +1,11 @@
-"""Check raw splits against the spec, encode labels, and tokenise the texts once (text
-encoders) or encode the feature columns once (tabular encoder).
+"""Check a study's datasets against its spec, then encode them once: labels per task type
+(polytask.data.labels), and the inputs the encoder reads — token ids (polytask.data.text),
+feature codes (polytask.data.features) or pixels.
+
+With one dataset per task, the datasets' rows are concatenated; a row carries labels of its own
+dataset's task only (the others are missing, masked like any missing label) and ``group`` says
+which dataset it came from, so training can sample batches per task (polytask.data.sampling)
+while validation and test stay per task: each task is scored on its own dataset's rows.
 
 The result, :class:`PreparedData`, is plain numpy: the driver builds it once per study and Ray's
 object store hands the same copy to every trial, so no trial re-reads or re-tokenises the data.
@@ -7,43 +13,39 @@ object store hands the same copy to every trial, so no trial re-reads or re-toke
 
 from __future__ import annotations
 
-import math
-import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from polytask.data import labels as lab
+from polytask.data.features import TabularFeatures
+from polytask.data.sources import Dataset
+from polytask.data.text import tokenise
 from polytask.errors import Problem
-from polytask.spec import StudySpec, TabularEncoderSpec, TaskSpec
-from polytask.tasks import IGNORE, Direction
-
-
-@dataclass(frozen=True)
-class TaskInfo:
-    name: str
-    type: str
-    classes: list[str]
-    metric: str  # primary metric
-    direction: Direction
-    auxiliary: bool = False  # trained, but not part of val/score or the comparison's headline
+from polytask.spec import IMAGE_ENCODERS, TEXT_ENCODERS, StudySpec, TabularEncoderSpec
+from polytask.tasks import IGNORE, TASK_TYPES, TaskInfo
 
 
 @dataclass
 class SplitArrays:
-    input_ids: np.ndarray | None  # text: int32 [N, max_length], right-padded with pad_id; tabular: None
-    lengths: np.ndarray | None  # text: int32 [N]; tabular: None
-    labels: dict[str, np.ndarray]  # task -> int64 [N], IGNORE where the row has no label
-    frozen_hidden: np.ndarray | None = None  # float16 [N, max_length, hidden]: see polytask.frozen
+    labels: dict[str, np.ndarray]  # task -> encoded labels (polytask.data.labels), missing masked
+    input_ids: np.ndarray | None = None  # text: int32 [N, longest], right-padded with pad_id
+    lengths: np.ndarray | None = None  # text: int32 [N]
+    frozen_hidden: np.ndarray | None = None  # text: float16 [N, longest, hidden]: see polytask.frozen
     # tabular: int64 [N, C], per data.categorical_columns the code of the value in the train
     # split's sorted values (1..), 0 for a missing value or one the train split lacks
     categorical: np.ndarray | None = None
     numeric: np.ndarray | None = None  # tabular: float32 [N, F], standardised with train statistics, missing 0
+    images: np.ndarray | None = None  # images: uint8 (0..255) or float32 (0..1) [N, C, H, W]
+    group: np.ndarray | None = None  # one dataset per task: int64 [N], the index of the row's task
+    token_tasks: tuple[str, ...] = ()  # tasks whose labels are per token, [N, longest]
     # distillation (train split): task -> float32 [N, C], a single-task teacher's class probabilities
     teacher: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
-        for rows in (self.lengths, self.categorical, self.numeric, *self.labels.values()):
+        for rows in (self.lengths, self.categorical, self.images, *self.labels.values()):
             if rows is not None:
                 return len(rows)
         return 0
@@ -53,200 +55,275 @@ class SplitArrays:
 class PreparedData:
     tasks: list[TaskInfo]
     splits: dict[str, SplitArrays]
-    vocab_size: int  # text; 0 for tabular
-    pad_id: int  # text; 0 for tabular
+    vocab_size: int = 0  # text
+    pad_id: int = 0  # text
     label_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> task -> labelled rows
     categorical_sizes: list[int] = field(default_factory=list)  # tabular: codes per categorical column, 0 included
     numeric_count: int = 0  # tabular: numeric columns
+    image_shape: tuple[int, int, int] | None = None  # images: (channels, height, width)
+    per_task_datasets: bool = False  # splits carry `group`: row -> task index
 
     @property
     def task_names(self) -> list[str]:
         return [t.name for t in self.tasks]
 
 
-def check_frames(spec: StudySpec, frames: dict[str, pd.DataFrame]) -> list[Problem]:
-    """Problems that would only surface mid-training: missing columns, empty splits, labels
-    outside the declared classes. Each names the split, column and row."""
+def as_datasets(spec: StudySpec, data: list[Dataset] | dict[str, pd.DataFrame]) -> list[Dataset]:
+    """A study's datasets; a bare ``{split: frame}`` is the one dataset of ``data.source``."""
+    if isinstance(data, dict):
+        return [Dataset("data.source", spec.data.source, data, list(range(len(spec.tasks))), spec.data.text_column)]
+    return data
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_frames(spec: StudySpec, datasets: list[Dataset] | dict[str, pd.DataFrame]) -> list[Problem]:
+    """Problems that would only surface mid-training — missing columns, empty splits, labels
+    outside the declared classes, non-numeric targets, tags that do not fit the words, odd
+    images — each naming the dataset, split, column and row."""
+    problems = []
+    for dataset in as_datasets(spec, datasets):
+        problems += _check_dataset(spec, dataset)
+    return problems
+
+
+def _check_dataset(spec: StudySpec, ds: Dataset) -> list[Problem]:
     problems: list[Problem] = []
-    tabular = isinstance(spec.encoder, TabularEncoderSpec)
-    for split, frame in frames.items():
+    inputs = _input_columns(spec, ds)
+    for split, frame in ds.frames.items():
         if len(frame) == 0:
-            problems.append(Problem(f"data: {split} split", "has no rows; check the source or the split fractions"))
+            problems.append(Problem(f"data ({ds.label}), {split} split", "has no rows; check the source, the split fractions or max_examples"))
             continue
-        columns = list(frame.columns)
-        if tabular:
-            for field_name in ("categorical_columns", "numeric_columns"):
-                for j, column in enumerate(getattr(spec.data, field_name)):
-                    if column not in frame:
-                        problems.append(Problem(f"data.{field_name}[{j}]", f"column '{column}' is not in the {split} split (columns: {', '.join(map(str, columns))}); remove it from data.{field_name} or add it to the data"))
-        elif spec.data.text_column not in frame:
-            problems.append(Problem("data.text_column", f"column '{spec.data.text_column}' is not in the {split} split (columns: {', '.join(map(str, columns))}); set it to the column holding the text"))
-        for i, task in enumerate(spec.tasks):
+        columns = ", ".join(map(str, frame.columns))
+        for field_name, column in inputs:
+            if column not in frame:
+                fix = f"remove it from {field_name.split('[')[0]} or add it to the data" if "[" in field_name else f"set it to the column holding the input, or map a column onto it with {ds.where}.columns"
+                problems.append(Problem(field_name, f"column '{column}' is not in the {split} split of {ds.label} (columns: {columns}); {fix}"))
+        for i in ds.tasks:
+            task = spec.tasks[i]
             if task.label_column not in frame:
-                problems.append(Problem(f"tasks[{i}].label_column", f"column '{task.label_column}' is not in the {split} split (columns: {', '.join(map(str, columns))}); set it to the column holding {task.name}'s labels"))
+                problems.append(Problem(f"tasks[{i}].label_column", f"column '{task.label_column}' is not in the {split} split of {ds.label} (columns: {columns}); set it to the column holding {task.name}'s labels"))
     if problems:
         return problems
-    if tabular:
-        problems += _check_numeric(spec.data.numeric_columns, frames)
-    for i, task in enumerate(spec.tasks):
-        classes = task_classes(task, frames["train"])
-        if len(classes) < 2:
-            problems.append(Problem(f"tasks[{i}]", f"the train split has {len(classes)} distinct label(s) {classes} in column '{task.label_column}'; classification needs at least two"))
-            continue
-        for split, frame in frames.items():
-            labels = _labels(frame[task.label_column])
-            outside = labels.notna() & ~labels.isin(classes)
-            if outside.any():
-                row = int(np.flatnonzero(outside.to_numpy())[0])
-                source = "declared in tasks[{}].classes".format(i) if task.classes else "seen in the train split"
-                problems.append(Problem(
-                    f"data: {split} split, column '{task.label_column}', row {row}",
-                    f"label {labels.iloc[row]!r} is not one of the classes {source} {classes} ({int(outside.sum())} such rows); fix the rows or list the label in tasks[{i}].classes",
-                ))
-            if labels.notna().sum() == 0:
-                problems.append(Problem(f"data: {split} split, column '{task.label_column}'", f"has no labels for task {task.name}"))
+    if isinstance(spec.encoder, TabularEncoderSpec):
+        problems += _check_numeric(spec.data.numeric_columns, ds)
+    if isinstance(spec.encoder, IMAGE_ENCODERS):
+        problems += _check_images(spec.data.image_column, ds)
+    if isinstance(spec.encoder, TEXT_ENCODERS):
+        problems += _check_texts(spec, ds)
+    for i in ds.tasks:
+        task = spec.tasks[i]
+        classes = lab.classes_of(task, ds.frames["train"][task.label_column])
+        found = lab.check_class_count(task, i, classes, ds.at)
+        if not found:
+            for split, frame in ds.frames.items():
+                found += lab.check_labels(task, i, classes, split, frame[task.label_column], ds.at)
+        problems += found
     return problems
 
 
-def _check_numeric(columns: list[str], frames: dict[str, pd.DataFrame]) -> list[Problem]:
+def _input_columns(spec: StudySpec, ds: Dataset) -> list[tuple[str, str]]:
+    """(spec field, column) of every input column the encoder reads."""
+    if isinstance(spec.encoder, TabularEncoderSpec):
+        return [(f"data.{f}[{j}]", c) for f in ("categorical_columns", "numeric_columns") for j, c in enumerate(getattr(spec.data, f))]
+    if isinstance(spec.encoder, IMAGE_ENCODERS):
+        return [("data.image_column", spec.data.image_column)]
+    field_name = "data.text_column" if ds.where == "data.source" or spec.tasks[ds.tasks[0]].text_column is None else f"tasks[{ds.tasks[0]}].text_column"
+    return [(field_name, ds.text_column)]
+
+
+def _check_numeric(columns: list[str], ds: Dataset) -> list[Problem]:
     """Each value of a numeric column is a finite number or missing."""
     problems = []
-    for split, frame in frames.items():
+    for split, frame in ds.frames.items():
         for column in columns:
-            numbers = _numbers(frame[column])
-            bad = ~_missing(frame[column]) & (numbers.isna() | np.isinf(numbers))
+            values = lab.numbers(frame[column])
+            bad = (~lab.missing(frame[column]) & (values.isna() | np.isinf(values))).to_numpy()
             if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
+                position = int(np.flatnonzero(bad)[0])
                 problems.append(Problem(
-                    f"data: {split} split, column '{column}', row {row}",
-                    f"value {frame[column].iloc[row]!r} is not a finite number ({int(bad.sum())} such rows), but '{column}' is in data.numeric_columns; fix the rows or list the column in data.categorical_columns",
+                    ds.at(split, column, position),
+                    f"value {frame[column].iloc[position]!r} is not a finite number ({int(bad.sum())} such rows), but '{column}' is in data.numeric_columns; fix the rows or list the column in data.categorical_columns",
                 ))
     return problems
 
 
-def prepare_data(spec: StudySpec, frames: dict[str, pd.DataFrame], tokenizer) -> PreparedData:
-    """Encode labels, and tokenise (text encoders) or encode the feature columns (tabular; the
-    tokenizer is not used and may be None); ``frames`` must have passed :func:`check_frames`."""
-    tasks = [
-        TaskInfo(
-            name=t.name,
-            type=t.type,
-            classes=task_classes(t, frames["train"]),
-            metric=t.metric,
-            direction=t.resolved_direction,
-            auxiliary=t.auxiliary,
-        )
-        for t in spec.tasks
-    ]
-    tabular = isinstance(spec.encoder, TabularEncoderSpec)
-    if tabular:
-        features = _Features.fit(spec.data.categorical_columns, spec.data.numeric_columns, frames["train"])
-    splits, counts = {}, {}
-    for split, frame in frames.items():
-        labels = _encode_labels(frame, tasks, spec.tasks)
-        if tabular:
-            splits[split] = SplitArrays(None, None, labels, categorical=features.categorical(frame), numeric=features.numeric(frame))
-        else:
-            splits[split] = SplitArrays(*_tokenise(frame[spec.data.text_column], tokenizer, spec.encoder.max_length), labels)
-        counts[split] = {t: int((y != IGNORE).sum()) for t, y in labels.items()}
-    if tabular:
-        sizes, numeric_count = features.sizes, len(spec.data.numeric_columns)
-        return PreparedData(tasks, splits, vocab_size=0, pad_id=0, label_counts=counts, categorical_sizes=sizes, numeric_count=numeric_count)
-    return PreparedData(tasks=tasks, splits=splits, vocab_size=len(tokenizer), pad_id=int(tokenizer.pad_token_id), label_counts=counts)
+def _check_texts(spec: StudySpec, ds: Dataset) -> list[Problem]:
+    """A text column holds strings, or lists of words — the latter where a token task reads it,
+    with exactly one tag per word."""
+    column = ds.text_column
+    token_tasks = [i for i in ds.tasks if TASK_TYPES[spec.tasks[i].type].token_level]
+    for split, frame in ds.frames.items():
+        values = frame[column]
+        is_list = values.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).to_numpy()
+        if token_tasks and not is_list.all():
+            position = int(np.flatnonzero(~is_list)[0])
+            name = spec.tasks[token_tasks[0]].name
+            return [Problem(ds.at(split, column, position), f"{values.iloc[position]!r} is not a list of words, but token task {name} tags the words of this column; store each text as a list of words (JSON or Parquet lists)")]
+        if is_list.any() and not is_list.all():
+            position = int(np.flatnonzero(~is_list)[0])
+            return [Problem(ds.at(split, column, position), f"{values.iloc[position]!r} is a string where other rows hold lists of words; use one form for the whole column")]
+        if not is_list.any() and lab.missing(values).any():
+            position = int(np.flatnonzero(lab.missing(values).to_numpy())[0])
+            return [Problem(ds.at(split, column, position), f"has no text ({int(lab.missing(values).sum())} such rows); drop those rows or fill them in")]
+        for i in token_tasks:
+            tags = lab.tag_lists(frame[spec.tasks[i].label_column])
+            mismatch = np.array([isinstance(t, list) and len(t) != len(w) for t, w in zip(tags, values)])
+            if mismatch.any():
+                position = int(np.flatnonzero(mismatch)[0])
+                return [Problem(
+                    ds.at(split, spec.tasks[i].label_column, position),
+                    f"{len(tags[position])} tags for {len(values.iloc[position])} words in '{column}' ({int(mismatch.sum())} such rows); token_classification needs exactly one tag per word",
+                )]
+    return []
 
 
-def _tokenise(texts: pd.Series, tokenizer, max_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """input_ids int32 [N, longest], right-padded, and lengths int32 [N]."""
-    encoded = tokenizer(texts.astype(str).tolist(), truncation=True, max_length=max_length)["input_ids"]
-    lengths = np.array([len(ids) for ids in encoded], dtype=np.int32)
-    input_ids = np.full((len(encoded), int(lengths.max())), tokenizer.pad_token_id, dtype=np.int32)
-    for row, ids in enumerate(encoded):
-        input_ids[row, : len(ids)] = ids
-    return input_ids, lengths
+def _check_images(column: str, ds: Dataset) -> list[Problem]:
+    """Every image is an array of numbers, [H, W] or [C, H, W], all of one shape."""
+    expected = None
+    for split, frame in ds.frames.items():
+        for position, value in enumerate(frame[column]):
+            try:
+                array = np.asarray(value, dtype=np.float32)
+            except (TypeError, ValueError):
+                array = None
+            if array is None or array.ndim not in (2, 3) or not np.isfinite(array).all():
+                return [Problem(ds.at(split, column, position), f"is not an image (an array [height, width] or [channels, height, width] of finite numbers): {type(value).__name__}; fix the row")]
+            shape = array.shape if array.ndim == 3 else (1, *array.shape)
+            expected = expected or shape
+            if shape != expected:
+                return [Problem(ds.at(split, column, position), f"has shape {shape} (channels, height, width), but the first image has {expected}; every image of a study must have one size")]
+    return []
 
 
-def _encode_labels(frame: pd.DataFrame, tasks: list[TaskInfo], specs: list[TaskSpec]) -> dict[str, np.ndarray]:
-    labels = {}
-    for task, task_spec in zip(tasks, specs):
-        index = {c: k for k, c in enumerate(task.classes)}
-        values = _labels(frame[task_spec.label_column])
-        labels[task.name] = values.map(lambda v: index.get(v, IGNORE) if isinstance(v, str) else IGNORE).to_numpy(np.int64)
-    return labels
+# --------------------------------------------------------------------------- encoding
+
+
+def prepare_data(spec: StudySpec, datasets: list[Dataset] | dict[str, pd.DataFrame], tokenizer) -> PreparedData:
+    """Encode labels and inputs; ``datasets`` must have passed :func:`check_frames`. The
+    tokenizer is used by text encoders only (None otherwise)."""
+    datasets = as_datasets(spec, datasets)
+    per_task = spec.per_task_sources
+    if per_task:  # a row without its task's label carries nothing
+        datasets = [_labelled_only(spec, ds) for ds in datasets]
+    owner = {i: ds for ds in datasets for i in ds.tasks}
+    tasks = [_task_info(spec, i, owner[i].frames["train"][t.label_column]) for i, t in enumerate(spec.tasks)]
+    encoder = spec.encoder
+    features = None
+    if isinstance(encoder, TabularEncoderSpec):
+        train = pd.concat([ds.frames["train"] for ds in datasets])
+        features = TabularFeatures.fit(spec.data.categorical_columns, spec.data.numeric_columns, train)
+    token_tasks = tuple(t.name for t in tasks if TASK_TYPES[t.type].token_level)
+    splits = {}
+    for split in datasets[0].frames:
+        parts = [_encode(spec, ds, split, tasks, tokenizer, features) for ds in datasets]
+        splits[split] = _concatenate(parts, tasks, tokenizer, token_tasks, per_task)
+    counts = {split: {t: int(lab.labelled_rows(y).sum()) for t, y in arrays.labels.items()} for split, arrays in splits.items()}
+    prepared = PreparedData(tasks, splits, label_counts=counts, per_task_datasets=per_task)
+    if features is not None:
+        prepared.categorical_sizes, prepared.numeric_count = features.sizes, len(spec.data.numeric_columns)
+    elif isinstance(encoder, IMAGE_ENCODERS):
+        prepared.image_shape = tuple(splits["train"].images.shape[1:])
+    else:
+        prepared.vocab_size, prepared.pad_id = len(tokenizer), int(tokenizer.pad_token_id)
+    return prepared
+
+
+def train_texts(spec: StudySpec, datasets: list[Dataset]) -> list[str]:
+    """Every training text as one string (what a random encoder's tokenizer learns from)."""
+    texts = []
+    for ds in datasets:
+        texts += [" ".join(map(str, t)) if isinstance(t, (list, tuple, np.ndarray)) else str(t) for t in ds.frames["train"][ds.text_column]]
+    return texts
+
+
+def _labelled_only(spec: StudySpec, ds: Dataset) -> Dataset:
+    task = spec.tasks[ds.tasks[0]]
+    frames = {}
+    for split, frame in ds.frames.items():
+        encoded = lab.encode(task, lab.classes_of(task, ds.frames["train"][task.label_column]), frame[task.label_column]) if task.type != "token_classification" else None
+        keep = lab.labelled_rows(encoded) if encoded is not None else np.array([isinstance(t, list) for t in lab.tag_lists(frame[task.label_column])])
+        frames[split] = frame[keep]
+    return Dataset(ds.where, ds.source, frames, ds.tasks, ds.text_column)
+
+
+def _task_info(spec: StudySpec, i: int, train: pd.Series) -> TaskInfo:
+    t = spec.tasks[i]
+    info = dict(name=t.name, type=t.type, classes=lab.classes_of(t, train), metric=t.primary_metric, direction=t.resolved_direction, auxiliary=t.auxiliary)
+    if t.type == "regression":
+        values = lab.numbers(train).dropna().to_numpy(np.float64)
+        info.update(target_mean=float(values.mean()), target_std=float(values.std()) or 1.0)
+    return TaskInfo(**info)
 
 
 @dataclass
-class _Features:
-    """The train split's statistics of the feature columns, applied to any split: categorical
-    values to codes (1.. in sorted order of the train values; 0: missing or not in train),
-    numeric values standardised with the train mean and std (std 0: 1), missing ones 0."""
+class _Part:
+    """One dataset's share of a split."""
 
-    categorical_columns: list[str]
-    vocabularies: list[dict[str, int]]
-    numeric_columns: list[str]
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, categorical: list[str], numeric: list[str], train: pd.DataFrame) -> _Features:
-        vocabularies = []
-        for column in categorical:
-            values = sorted({v for v in map(_normalise, pd.unique(train[column])) if v is not None})
-            vocabularies.append({v: code for code, v in enumerate(values, start=1)})
-        values = np.stack([_numbers(train[c]).to_numpy(np.float64) for c in numeric], axis=1) if numeric else np.zeros((len(train), 0))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: mean NaN, set to 0 below
-            mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-        mean = np.nan_to_num(mean, nan=0.0)
-        std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
-        return cls(list(categorical), vocabularies, list(numeric), mean, std)
-
-    @property
-    def sizes(self) -> list[int]:
-        return [len(v) + 1 for v in self.vocabularies]
-
-    def categorical(self, frame: pd.DataFrame) -> np.ndarray:
-        codes = np.zeros((len(frame), len(self.categorical_columns)), dtype=np.int64)
-        for j, (column, vocabulary) in enumerate(zip(self.categorical_columns, self.vocabularies)):
-            positions, uniques = pd.factorize(frame[column], use_na_sentinel=True)
-            per_unique = np.array([vocabulary.get(_normalise(u), 0) for u in uniques] + [0], dtype=np.int64)
-            codes[:, j] = per_unique[positions]  # position -1 (missing) takes the appended 0
-        return codes
-
-    def numeric(self, frame: pd.DataFrame) -> np.ndarray:
-        if not self.numeric_columns:
-            return np.zeros((len(frame), 0), dtype=np.float32)
-        values = np.stack([_numbers(frame[c]).to_numpy(np.float64) for c in self.numeric_columns], axis=1)
-        return np.nan_to_num((values - self.mean) / self.std, nan=0.0).astype(np.float32)
+    rows: int
+    labels: dict[str, np.ndarray]  # its own tasks only
+    inputs: dict[str, np.ndarray]
 
 
-def _numbers(column: pd.Series) -> pd.Series:
-    """float64 values; missing and non-numbers NaN."""
-    return pd.to_numeric(column.where(~_missing(column)), errors="coerce").astype(np.float64)
+def _encode(spec: StudySpec, ds: Dataset, split: str, tasks: list[TaskInfo], tokenizer, features: TabularFeatures | None) -> _Part:
+    frame = ds.frames[split]
+    inputs: dict[str, np.ndarray] = {}
+    word_ids = None
+    if features is not None:
+        inputs = {"categorical": features.categorical(frame), "numeric": features.numeric(frame)}
+    elif isinstance(spec.encoder, IMAGE_ENCODERS):
+        inputs = {"images": _stack_images(frame[spec.data.image_column])}
+    else:
+        texts = frame[ds.text_column].tolist()
+        texts = [list(map(str, t)) for t in texts] if texts and isinstance(texts[0], (list, tuple, np.ndarray)) else [str(t) for t in texts]
+        input_ids, lengths, word_ids = tokenise(texts, tokenizer, spec.encoder.max_length)
+        inputs = {"input_ids": input_ids, "lengths": lengths}
+    encoded = {}
+    for i in ds.tasks:
+        task, info = spec.tasks[i], tasks[i]
+        column = frame[task.label_column]
+        encoded[task.name] = lab.encode_tags(info.classes, column, word_ids) if TASK_TYPES[task.type].token_level else lab.encode(task, info.classes, column)
+    return _Part(len(frame), encoded, inputs)
 
 
-def _missing(column: pd.Series) -> pd.Series:
-    """Missing cells: NA, NaN, None, or empty / blank text."""
-    missing = column.isna()
-    if not pd.api.types.is_numeric_dtype(column):
-        missing |= column.map(lambda v: isinstance(v, str) and not v.strip()).astype(bool)
-    return missing
+def _stack_images(column: pd.Series) -> np.ndarray:
+    """[N, C, H, W]: integer pixels (0..255) as uint8, others as float32 (taken to be in 0..1)."""
+    arrays = [np.asarray(v) for v in column]
+    images = np.stack([a if a.ndim == 3 else a[None] for a in arrays])
+    return images.astype(np.uint8 if images.dtype.kind in "ui" else np.float32)
 
 
-def task_classes(task: TaskSpec, train: pd.DataFrame) -> list[str]:
-    """The declared classes, else the sorted label values of the train split."""
-    return task.classes or sorted(set(_labels(train[task.label_column]).dropna()))
+def _concatenate(parts: Sequence[_Part], tasks: list[TaskInfo], tokenizer, token_tasks: tuple[str, ...], per_task: bool) -> SplitArrays:
+    """One split's arrays from its datasets' parts, padding token ids and per-token labels to
+    the longest row and marking every task's labels missing on the other datasets' rows."""
+    width = max((p.inputs["input_ids"].shape[1] for p in parts if "input_ids" in p.inputs), default=0)
+
+    def padded(array: np.ndarray, fill) -> np.ndarray:
+        out = np.full((array.shape[0], width), fill, dtype=array.dtype)
+        out[:, : array.shape[1]] = array
+        return out
+
+    arrays = SplitArrays(labels={}, token_tasks=token_tasks)
+    for key in parts[0].inputs:
+        values = [p.inputs[key] for p in parts]
+        if key == "input_ids":
+            values = [padded(v, tokenizer.pad_token_id) for v in values]
+        setattr(arrays, key, np.concatenate(values))
+    for task in tasks:
+        pieces = []
+        for part in parts:
+            own = part.labels.get(task.name)
+            if own is not None and task.name in token_tasks:
+                own = padded(own, IGNORE)
+            if own is None:
+                shape = (part.rows, width) if task.name in token_tasks else (part.rows, len(task.classes)) if task.type == "multilabel" else (part.rows,)
+                own = lab.missing_value(task.type, shape)
+            pieces.append(own)
+        arrays.labels[task.name] = np.concatenate(pieces)
+    if per_task:
+        arrays.group = np.concatenate([np.full(p.rows, g, dtype=np.int64) for g, p in enumerate(parts)])
+    return arrays
 
 
-def _normalise(value) -> str | None:
-    """A label or category as a string, missing as None: 1, 1.0 and "1" are the same value."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value)
-    return text if text.strip() else None
-
-
-def _labels(column: pd.Series) -> pd.Series:
-    """Labels as strings, missing as None: 1, 1.0 and "1" are the same class."""
-    return column.map(_normalise).astype(object)
+__all__ = ["PreparedData", "SplitArrays", "TaskInfo", "as_datasets", "check_frames", "prepare_data", "train_texts"]

@@ -17,15 +17,15 @@ import pandas as pd
 from polytask.artifacts import fetch
 
 
-def load() -> pd.DataFrame:
+def load() -> dict[str, pd.DataFrame]:
     frame = pd.read_csv(fetch("rotten_tomatoes"), compression="bz2")
     frame = frame.dropna(subset=["text"]).reset_index(drop=True)
     is_plot = frame["category"] == "plot"
-    return pd.DataFrame(
+    return {"train": pd.DataFrame(
         {
             "text": frame["text"].astype(str),
             "subjectivity": is_plot.map({True: "plot", False: "review"}),
             "sentiment": frame["category"].where(~is_plot, None),
             "movie_name": frame["movie_name"],
         }
-    )
+    )}

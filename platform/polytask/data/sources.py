@@ -1,41 +1,94 @@
 """Raw splits (pandas frames) from the sources a spec names: a built-in pinned dataset, local
-files, or a Hugging Face hub dataset. Splits a source lacks are held out of train, seeded by the
-spec's ``split.seed`` so that every trial of a study sees the same rows."""
+files, or a Hugging Face hub dataset, with the source's column mapping applied. Splits a source
+lacks are held out of train, seeded by the spec's ``split.seed`` so that every trial of a study
+sees the same rows.
+
+A study reads one dataset (``data.source``, every task's labels in its columns) or one per task
+(``tasks[i].source``): :func:`load_datasets` returns them as :class:`Dataset` s either way.
+Frames keep the source's row numbers as their index (held-out rows keep their train row
+numbers), so that an error names a row the user can find.
+"""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from polytask.errors import Problem, StudyError
-from polytask.spec import BuiltinSource, DataSpec, FilesSource, HubSource
+from polytask.spec import BuiltinSource, DataSpec, FilesSource, HubSource, StudySpec, describe_source
+from polytask.spec.models import Source
 
 SPLITS = ("train", "validation", "test")
 
+# builtin name -> module of polytask.data whose load() returns {"train": ..., ["test": ...]}
+BUILTINS = {
+    "rotten_tomatoes": "rotten_tomatoes",
+    "presidential_debates": "debates",
+    "census_income": "census",
+    "multi_fashion": "multi_fashion",
+    "qm9": "qm9",
+}
 
-def load_splits(data: DataSpec) -> dict[str, pd.DataFrame]:
-    """``{"train": ..., "validation": ..., "test": ...}`` ("test" absent when the source has
-    none and ``split.test`` is 0), each limited to ``max_examples``."""
-    source = data.source
-    if isinstance(source, BuiltinSource) and source.name == "census_income":
-        from polytask.data import census
 
-        given = census.load()  # train and test; validation is held out of train
-    elif isinstance(source, BuiltinSource):
-        from polytask.data import rotten_tomatoes
+@dataclass
+class Dataset:
+    """One source's splits and the tasks it labels."""
 
-        given = {"train": rotten_tomatoes.load()}
+    where: str  # the spec field naming the source: "data.source" or "tasks[1].source"
+    source: Source
+    frames: dict[str, pd.DataFrame]
+    tasks: list[int]  # indices into spec.tasks
+    text_column: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.where}: {describe_source(self.source)}"
+
+    def at(self, split: str, column: str, position: int) -> str:
+        """A data location for messages; ``position`` -1: the whole column."""
+        where = f"data ({self.label}), {split} split, column '{column}'"
+        return where if position < 0 else f"{where}, row {self.frames[split].index[position]}"
+
+
+def load_datasets(spec: StudySpec) -> list[Dataset]:
+    """The study's datasets: ``data.source`` for every task, or each task's own source."""
+    data = spec.data
+    if data.source is not None:
+        return [Dataset("data.source", data.source, load_splits(data), list(range(len(spec.tasks))), data.text_column)]
+    return [Dataset(f"tasks[{i}].source", t.source, load_splits(data, t.source, f"tasks[{i}].source"), [i], t.text_column or data.text_column) for i, t in enumerate(spec.tasks)]
+
+
+def load_splits(data: DataSpec, source: Source | None = None, where: str = "data.source") -> dict[str, pd.DataFrame]:
+    """``{"train": ..., "validation": ..., "test": ...}`` of ``source`` (default
+    ``data.source``); "test" absent when the source has none and ``split.test`` is 0. Each
+    split is limited to ``max_examples``."""
+    source = source or data.source
+    if isinstance(source, BuiltinSource):
+        given = importlib.import_module(f"polytask.data.{BUILTINS[source.name]}").load()
     elif isinstance(source, FilesSource):
         given = _load_files(source)
     else:
         given = _load_hub(source)
+    given = _renamed(given, source, where)
     splits = _hold_out(given, data)
     for name, limit in data.max_examples.model_dump().items():
         if limit is not None and name in splits and len(splits[name]) > limit:
             splits[name] = splits[name].sample(n=limit, random_state=data.split.seed).sort_index()
-    return {name: frame.reset_index(drop=True) for name, frame in splits.items()}
+    return splits
+
+
+def _renamed(given: dict[str, pd.DataFrame], source: Source, where: str) -> dict[str, pd.DataFrame]:
+    if not source.columns:
+        return given
+    columns = list(given["train"].columns)
+    unknown = [name for name in source.columns if name not in columns]
+    if unknown:
+        raise StudyError([Problem(f"{where}.columns", f"{describe_source(source)} has no column(s) {unknown} to rename (its columns: {', '.join(map(str, columns))}); fix the mapping {{name in the source: name in the spec}}")])
+    return {split: frame.rename(columns=source.columns) for split, frame in given.items()}
 
 
 def _hold_out(given: dict[str, pd.DataFrame], data: DataSpec) -> dict[str, pd.DataFrame]:

@@ -64,7 +64,8 @@ def build_backbone(spec: PretrainedEncoder | RandomEncoder, vocab_size: int, pad
 
 
 class TextEncoder(Encoder):
-    """A transformers encoder pooled to ``[B, hidden]``.
+    """A transformers encoder pooled to ``[B, hidden]`` (or, ``token_level``, its token states
+    ``[B, T, hidden]`` for token classification; polytask.model pools them for the other tasks).
 
     With ``trainable_layers`` set, the embeddings and all but the top ``trainable_layers``
     transformer layers are frozen *and kept in eval mode* (no dropout), so the frozen bottom is a
@@ -78,8 +79,9 @@ class TextEncoder(Encoder):
     masks and position encodings are prepared exactly as the model does.
     """
 
-    def __init__(self, backbone: nn.Module, pooling: str = "mean", trainable_layers: int | None = None) -> None:
+    def __init__(self, backbone: nn.Module, pooling: str = "mean", trainable_layers: int | None = None, token_level: bool = False) -> None:
         super().__init__()
+        self.token_level = token_level  # readout: the token states [B, T, hidden], unpooled
         if getattr(backbone, "pooler", None) is not None:
             backbone.pooler = None  # the [CLS] dense+tanh pooler is unused: we pool ourselves
         self.backbone = backbone
@@ -134,7 +136,7 @@ class TextEncoder(Encoder):
         return self._run_layers(slice(layer, layer + 1), hidden, batch)
 
     def readout(self, hidden: Tensor, batch: Batch) -> Tensor:
-        return self.pool(hidden, batch["attention_mask"])
+        return hidden if self.token_level else pool_tokens(hidden, batch["attention_mask"], self.pooling)
 
     @torch.no_grad()
     def frozen_hidden(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
@@ -152,11 +154,14 @@ class TextEncoder(Encoder):
         with _only_layers(self._stack(), layers), _output_replaced(embeddings, embedded):
             return self.backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
 
-    def pool(self, hidden: Tensor, attention_mask: Tensor) -> Tensor:
-        if self.pooling == "cls":
-            return hidden[:, 0]
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+def pool_tokens(hidden: Tensor, attention_mask: Tensor, pooling: str) -> Tensor:
+    """``[B, T, D] -> [B, D]``: the first ([CLS]) token's state, or the mean over real tokens."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
 
 
 @contextmanager

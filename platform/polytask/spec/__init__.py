@@ -17,8 +17,11 @@ from polytask.errors import Problem, StudyError
 
 from .checks import ParamError, check_spec, sharing_kwargs, weighting_kwargs
 from .models import (
+    IMAGE_ENCODERS,
+    TEXT_ENCODERS,
     BuiltinSource,
     CandidateSpec,
+    CnnEncoderSpec,
     DataSpec,
     EncoderSpec,
     FilesSource,
@@ -29,6 +32,8 @@ from .models import (
     StudySpec,
     TabularEncoderSpec,
     TaskSpec,
+    VitEncoderSpec,
+    describe_source,
 )
 from .pydantic_errors import problem_from_pydantic
 
@@ -64,20 +69,25 @@ def parse_spec(raw: Any, source: str | None = None, base_dir: Path | None = None
 
 
 def _resolve_paths(spec: StudySpec, base_dir: Path) -> StudySpec:
-    source = spec.data.source
-    if not isinstance(source, FilesSource):
-        return spec
-    resolved = {
-        split: str((base_dir / value).resolve()) if value is not None else None
-        for split, value in (("train", source.train), ("validation", source.validation), ("test", source.test))
-    }
-    data = spec.data.model_copy(update={"source": source.model_copy(update=resolved)})
-    return spec.model_copy(update={"data": data})
+    """File sources' paths made absolute, relative to the spec file's folder."""
+
+    def resolved(source):
+        if not isinstance(source, FilesSource):
+            return source
+        paths = {split: str((base_dir / value).resolve()) if value is not None else None for split, value in (("train", source.train), ("validation", source.validation), ("test", source.test))}
+        return source.model_copy(update=paths)
+
+    data = spec.data.model_copy(update={"source": resolved(spec.data.source)})
+    tasks = [t.model_copy(update={"source": resolved(t.source)}) for t in spec.tasks]
+    return spec.model_copy(update={"data": data, "tasks": tasks})
 
 
 __all__ = [
+    "IMAGE_ENCODERS",
+    "TEXT_ENCODERS",
     "BuiltinSource",
     "CandidateSpec",
+    "CnnEncoderSpec",
     "DataSpec",
     "EncoderSpec",
     "FilesSource",
@@ -89,7 +99,9 @@ __all__ = [
     "StudySpec",
     "TabularEncoderSpec",
     "TaskSpec",
+    "VitEncoderSpec",
     "check_spec",
+    "describe_source",
     "load_spec",
     "parse_spec",
     "sharing_kwargs",

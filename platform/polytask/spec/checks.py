@@ -14,7 +14,7 @@ from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, type_name
 from polytask.tasks import TASK_TYPES
 
-from .models import CandidateSpec, RandomEncoder, SharingSpec, StudySpec, TabularEncoderSpec
+from .models import TEXT_ENCODERS, CandidateSpec, RandomEncoder, SharingSpec, StudySpec, TabularEncoderSpec
 
 
 def check_spec(spec: StudySpec) -> list[Problem]:
@@ -24,16 +24,7 @@ def check_spec(spec: StudySpec) -> list[Problem]:
     problems += _duplicates([c.label for c in spec.candidates], "candidates", "name")
     problems += _duplicates(spec.seeds, "seeds", None)
     for i, task in enumerate(spec.tasks):
-        task_type = TASK_TYPES[task.type]
-        if task.metric not in task_type.metrics:
-            problems.append(Problem(f"tasks[{i}].metric", unknown_name(f"{task.type} metric", task.metric, task_type.metrics)))
-        elif task.direction and task.direction != task_type.metrics[task.metric].direction:
-            natural = task_type.metrics[task.metric].direction
-            problems.append(Problem(
-                f"tasks[{i}].direction",
-                f"'{task.direction}' contradicts {task.metric}, which is better when {'higher' if natural == 'max' else 'lower'}; "
-                f"remove direction or set it to '{natural}'",
-            ))
+        problems += _check_task(spec, i)
     if not spec.main_tasks:
         problems.append(Problem("tasks", "every task is auxiliary; mark at least one task auxiliary: false (the study needs something to compare on)"))
     problems += _check_sharing(spec.sharing, "sharing", spec.task_names)
@@ -49,6 +40,66 @@ def check_spec(spec: StudySpec) -> list[Problem]:
         if enc.trainable_layers is not None and enc.trainable_layers > enc.layers:
             problems.append(Problem("encoder.trainable_layers", f"{enc.trainable_layers} is more than the encoder's {enc.layers} layers"))
     problems += _check_feature_columns(spec)
+    problems += _check_sources(spec)
+    return problems
+
+
+def _check_task(spec: StudySpec, i: int) -> list[Problem]:
+    """The metric fits the task type; labels and inputs fit the type and the encoder."""
+    task, task_type = spec.tasks[i], TASK_TYPES[spec.tasks[i].type]
+    metric = task.primary_metric
+    if metric not in task_type.metrics:
+        return [Problem(f"tasks[{i}].metric", unknown_name(f"{task.type} metric", metric, task_type.metrics))]
+    problems = []
+    if task.direction and task.direction != task_type.metrics[metric].direction:
+        natural = task_type.metrics[metric].direction
+        problems.append(Problem(
+            f"tasks[{i}].direction",
+            f"'{task.direction}' contradicts {metric}, which is better when {'higher' if natural == 'max' else 'lower'}; "
+            f"remove direction or set it to '{natural}'",
+        ))
+    if task.type == "regression" and task.classes is not None:
+        problems.append(Problem(f"tasks[{i}].classes", "a regression task predicts a number and has no classes; remove classes"))
+    if task_type.token_level and not isinstance(spec.encoder, TEXT_ENCODERS):
+        problems.append(Problem(f"tasks[{i}].type", f"token_classification tags the words of a text, but encoder kind '{spec.encoder.kind}' reads no text; use a text encoder (kind: pretrained or random)"))
+    if task.type == "token_classification" and task.classes is not None:
+        from polytask.tasks import check_bio
+
+        try:
+            check_bio(task.classes)
+        except ValueError as exc:
+            problems.append(Problem(f"tasks[{i}].classes", str(exc)))
+    if task.type != "classification" and any(c.distill for c in spec.candidates):
+        problems.append(Problem(f"tasks[{i}].type", f"distillation (candidates[].distill) learns from a teacher's class probabilities, which only classification tasks have, and {task.name} is {task.type}; remove distill from the candidates"))
+    return problems
+
+
+def _check_sources(spec: StudySpec) -> list[Problem]:
+    """One dataset for all tasks (data.source), or one per task (tasks[i].source) joined by a
+    sampling policy; a policy that trains one task per step needs a weighting that copes."""
+    own = [i for i, t in enumerate(spec.tasks) if t.source is not None]
+    if spec.data.source is not None:
+        problems = [Problem(f"tasks[{i}].source", "data.source already gives every task its data; remove tasks[].source, or remove data.source and give every task its own source") for i in own]
+        problems += [Problem(f"tasks[{i}].text_column", "a task's own text_column goes with its own source; remove it (data.text_column applies)") for i, t in enumerate(spec.tasks) if t.text_column is not None]
+        if "sampling" in spec.data.model_fields_set:
+            problems.append(Problem("data.sampling", "chooses between the tasks' own datasets, but data.source gives one dataset to all tasks; remove data.sampling"))
+        return problems
+    lacking = [i for i in range(len(spec.tasks)) if i not in own]
+    if lacking:
+        return [Problem(f"tasks[{i}].source", "has no source, and data.source is not set; give every task its own source, or set data.source for all of them") for i in lacking]
+    policy = spec.data.sampling.policy
+    if policy == "all":
+        return []
+    problems = []
+    for i, candidate in enumerate(spec.candidates):
+        cls = WEIGHTINGS[candidate.weighting]
+        if not cls.partial_steps:
+            fine = ", ".join(sorted(n for n, c in WEIGHTINGS.items() if c.partial_steps))
+            problems.append(Problem(
+                f"candidates[{i}].weighting",
+                f"'{candidate.weighting}' needs every task's loss in every step, but data.sampling.policy '{policy}' trains one task's batch per step; "
+                f"use a weighting that works with one task per step ({fine}) or set data.sampling.policy: all",
+            ))
     return problems
 
 
@@ -58,8 +109,9 @@ def _check_feature_columns(spec: StudySpec) -> list[Problem]:
     data = spec.data
     if not isinstance(spec.encoder, TabularEncoderSpec):
         listed = [(f, getattr(data, f)) for f in ("categorical_columns", "numeric_columns") if getattr(data, f)]
+        reads = "data.text_column" if isinstance(spec.encoder, TEXT_ENCODERS) else "data.image_column"
         return [
-            Problem(f"data.{field}", f"{columns} are read only by a tabular encoder, and encoder kind '{spec.encoder.kind}' reads data.text_column; remove data.{field} or set encoder.kind: tabular")
+            Problem(f"data.{field}", f"{columns} are read only by a tabular encoder, and encoder kind '{spec.encoder.kind}' reads {reads}; remove data.{field} or set encoder.kind: tabular")
             for field, columns in listed
         ]
     if not data.categorical_columns and not data.numeric_columns:

@@ -27,16 +27,25 @@ class _Model(BaseModel):
 # --------------------------------------------------------------------------- data
 
 
-class BuiltinSource(_Model):
-    """A dataset polytask knows how to fetch from a pinned artifact."""
+class _SourceCommon(_Model):
+    # Rename columns right after loading, {name in the source: name the spec uses}: map a
+    # dataset's own column names onto the ones text_column / label_column / ... refer to.
+    columns: dict[str, str] = {}
+
+
+class BuiltinSource(_SourceCommon):
+    """A dataset polytask knows how to fetch from a pinned artifact (`polytask data` lists them)."""
 
     kind: Literal["builtin"]
-    # rotten_tomatoes: review texts (polytask.data.rotten_tomatoes); census_income: UCI
-    # Census-Income KDD records, tabular (polytask.data.census)
-    name: Literal["rotten_tomatoes", "census_income"]
+    # rotten_tomatoes: review texts (polytask.data.rotten_tomatoes); presidential_debates: 2016
+    # debate statements with speaker and party (polytask.data.debates); census_income: UCI
+    # Census-Income KDD records, tabular (polytask.data.census); multi_fashion: two overlapped
+    # Fashion-MNIST items per image (polytask.data.multi_fashion); qm9: molecules with
+    # structure descriptors and 12 properties (polytask.data.qm9)
+    name: Literal["rotten_tomatoes", "presidential_debates", "census_income", "multi_fashion", "qm9"]
 
 
-class FilesSource(_Model):
+class FilesSource(_SourceCommon):
     """Local CSV / JSON (lines) / Parquet files; relative paths are relative to the spec file."""
 
     kind: Literal["files"]
@@ -46,7 +55,7 @@ class FilesSource(_Model):
     format: Literal["csv", "json", "parquet"] | None = None  # default: from the file extension
 
 
-class HubSource(_Model):
+class HubSource(_SourceCommon):
     """A Hugging Face dataset, where the hub can be reached."""
 
     kind: Literal["hub"]
@@ -59,6 +68,13 @@ class HubSource(_Model):
 
 
 Source = Annotated[Union[BuiltinSource, FilesSource, HubSource], Field(discriminator="kind")]
+
+
+def describe_source(source: BuiltinSource | FilesSource | HubSource) -> str:
+    """A few words naming a source in messages: ``builtin rotten_tomatoes``, ``files a.csv``."""
+    if isinstance(source, FilesSource):
+        return f"files {Path(source.train).name}"
+    return f"{source.kind} {source.name}"
 
 
 class SplitSpec(_Model):
@@ -79,16 +95,43 @@ class ExampleLimits(_Model):
     test: int | None = Field(None, gt=0)
 
 
+class SamplingSpec(_Model):
+    """Which task's batch each training step takes when every task has its own dataset
+    (``tasks[i].source``). With ``n_k`` training rows in task k's dataset:
+
+    * ``proportional``: task k with probability ``n_k / sum n``;
+    * ``temperature``: probability proportional to ``n_k ** alpha`` (alpha 1: proportional,
+      0: uniform; 0.5 is the square-root sampling of Stickland & Murray 2019);
+    * ``annealed``: Stickland & Murray (ICML 2019, "BERT and PALs"): ``n_k ** alpha_e`` with
+      ``alpha_e = 1 - (1 - final_alpha) * (e - 1) / (E - 1)`` in epoch e of E, from
+      proportional towards uniform (the paper's final_alpha: 0.2);
+    * ``round_robin``: the tasks in turn, one batch each;
+    * ``all``: every step one batch of every task (LibMTL's multi-input mode), so every
+      weighting strategy sees every task's loss in every step.
+
+    The first four train one task per step; each epoch's batch counts per task are the
+    policy's shares of the epoch's steps exactly (largest remainder), in a seeded order.
+    """
+
+    policy: Literal["proportional", "temperature", "annealed", "round_robin", "all"] = "proportional"
+    alpha: float = Field(0.5, ge=0, le=1)  # temperature: the exponent
+    final_alpha: float = Field(0.2, ge=0, le=1)  # annealed: the exponent in the last epoch
+
+
 class DataSpec(_Model):
-    source: Source
+    # One dataset with a label column per task; None when each task names its own
+    # (tasks[i].source, joined by `sampling`).
+    source: Source | None = None
     text_column: str = "text"  # read by text encoders (pretrained, random)
+    image_column: str = "image"  # read by image encoders (cnn, vit): arrays [H, W] or [C, H, W]
     # Feature columns, read by a tabular encoder. Categorical: codes of the train split's
     # values (unseen or missing ones share code 0). Numeric: standardised with the train
     # split's mean and std, missing values 0 (the mean).
     categorical_columns: list[str] = []
     numeric_columns: list[str] = []
     split: SplitSpec = SplitSpec()
-    max_examples: ExampleLimits = ExampleLimits()
+    max_examples: ExampleLimits = ExampleLimits()  # per dataset
+    sampling: SamplingSpec = SamplingSpec()  # with one dataset per task
 
 
 def _registered(kind: str, registry: dict) -> AfterValidator:
@@ -104,11 +147,20 @@ def _registered(kind: str, registry: dict) -> AfterValidator:
 
 class TaskSpec(_Model):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    # classification (one label per row), multilabel (a set of labels per row), regression (a
+    # number per row), token_classification (a BIO tag per word; the text column holds words)
     type: Annotated[str, _registered("task type", TASK_TYPES)] = "classification"
     label_column: str
-    classes: list[str] | None = None  # default: the sorted label values seen in the train split
-    metric: str = "accuracy"  # the primary metric: early stopping, selection and the search use it
+    # classification / multilabel: the labels; token_classification: the tags ("O", "B-PER",
+    # ...). Default: the sorted values seen in the train split.
+    classes: list[str] | None = None
+    separator: str = "|"  # multilabel: between the labels of a row written as one string
+    metric: str | None = None  # the primary metric (selection, early stopping, search); None: the type's default
     direction: Direction | None = None  # default: the metric's own (accuracy: max)
+    # This task's own dataset (then every task names one, and data.source is left out); its
+    # text column when it differs from data.text_column.
+    source: Source | None = None
+    text_column: str | None = None
     # An auxiliary task is trained like the others but left out of the objective the search
     # optimises, of model selection (val/score) and of the comparison's headline.
     auxiliary: bool = False
@@ -121,8 +173,12 @@ class TaskSpec(_Model):
         return value
 
     @property
+    def primary_metric(self) -> str:
+        return self.metric or TASK_TYPES[self.type].default_metric
+
+    @property
     def resolved_direction(self) -> Direction:
-        return self.direction or TASK_TYPES[self.type].metrics[self.metric].direction
+        return self.direction or TASK_TYPES[self.type].metrics[self.primary_metric].direction
 
 
 # --------------------------------------------------------------------------- encoder
@@ -172,7 +228,35 @@ class TabularEncoderSpec(_Model):
     dropout: float = Field(0.1, ge=0, lt=1)  # before each task head
 
 
-EncoderSpec = Annotated[Union[PretrainedEncoder, RandomEncoder, TabularEncoderSpec], Field(discriminator="kind")]
+class CnnEncoderSpec(_Model):
+    """Images (``data.image_column``): a small convolutional network trained from scratch,
+    conv blocks of these widths, then global average pooling (see polytask.encoders.image)."""
+
+    kind: Literal["cnn"]
+    channels: list[Annotated[int, Field(ge=1)]] = Field([32, 64], min_length=1)  # one conv block each
+    kernel_size: int = Field(3, ge=1)
+    stage_dropout: float = Field(0.0, ge=0, lt=1)  # after each block
+    dropout: float = Field(0.1, ge=0, lt=1)  # before each task head
+
+
+class VitEncoderSpec(_Model):
+    """Images (``data.image_column``): a small vision transformer built from a transformers
+    ``ViTConfig``, randomly initialised (Dosovitskiy et al., ICLR 2021)."""
+
+    kind: Literal["vit"]
+    patch_size: int = Field(4, ge=1)  # must divide the image size
+    hidden_size: int = Field(64, ge=8)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(2, ge=1)
+    intermediate_size: int = Field(128, ge=8)
+    pooling: Literal["cls", "mean"] = "cls"
+    stage_dropout: float = Field(0.0, ge=0, lt=1)  # the transformer's own dropout
+    dropout: float = Field(0.1, ge=0, lt=1)  # before each task head
+
+
+EncoderSpec = Annotated[Union[PretrainedEncoder, RandomEncoder, TabularEncoderSpec, CnnEncoderSpec, VitEncoderSpec], Field(discriminator="kind")]
+TEXT_ENCODERS = (PretrainedEncoder, RandomEncoder)
+IMAGE_ENCODERS = (CnnEncoderSpec, VitEncoderSpec)
 
 
 class SharingSpec(_Model):
@@ -302,6 +386,11 @@ class StudySpec(_Model):
     @property
     def task_names(self) -> list[str]:
         return [t.name for t in self.tasks]
+
+    @property
+    def per_task_sources(self) -> bool:
+        """Whether each task has its own dataset (joined by data.sampling)."""
+        return self.data.source is None
 
     @property
     def main_tasks(self) -> list[TaskSpec]:

@@ -1,0 +1,210 @@
+"""Label columns checked and encoded per task type (polytask.tasks documents each encoding).
+
+* classification: one label per row -> int64 [N], the class index or IGNORE;
+* multilabel: a set of labels per row, written as a list or as one string joined by the
+  task's ``separator`` -> int64 [N, C] multi-hot, IGNORE on every entry of a row without labels
+  (an empty list or an empty string is a row with no positive label, not a missing one);
+* regression: a number per row -> float32 [N] in the source's units, NaN where missing;
+* token_classification: a list of BIO tags per row, one per word of the row's text (a list of
+  words) -> tag indices per word, aligned to sub-word tokens in polytask.data.text.
+
+Each check returns the problems of one column of one split; a location names the dataset, the
+split, the column and the row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from polytask.errors import Problem
+from polytask.spec import TaskSpec
+from polytask.tasks import IGNORE, check_bio
+
+Where = Callable[[str, str, int], str]  # (split, column, position) -> "data (...), split, column, row"
+
+
+def normalise(value) -> str | None:
+    """A label or category as a string, missing as None: 1, 1.0 and "1" are the same value."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value)
+    return text if text.strip() else None
+
+
+def single_labels(column: pd.Series) -> pd.Series:
+    """Labels as strings, missing as None."""
+    return column.map(normalise).astype(object)
+
+
+def label_sets(column: pd.Series, separator: str) -> list[list[str] | None]:
+    """Each row's labels (multilabel): a list/array of labels or a string joined by
+    ``separator``; None where missing."""
+    out: list[list[str] | None] = []
+    for value in column:
+        if isinstance(value, (list, tuple, np.ndarray)):
+            out.append([v for v in map(normalise, value) if v is not None])
+        elif normalise(value) is None:
+            out.append([] if isinstance(value, str) else None)  # "": no positive label
+        else:
+            out.append([part.strip() for part in str(value).split(separator) if part.strip()])
+    return out
+
+
+def tag_lists(column: pd.Series) -> list[list[str] | None]:
+    """Each row's tags (token classification): a list/array of strings; None where missing."""
+    return [None if _missing_cell(v) else [str(t) for t in v] if _is_sequence(v) else v for v in column]
+
+
+def numbers(column: pd.Series) -> pd.Series:
+    """float64 values; missing and non-numbers NaN."""
+    return pd.to_numeric(column.where(~missing(column)), errors="coerce").astype(np.float64)
+
+
+def missing(column: pd.Series) -> pd.Series:
+    """Missing cells: NA, NaN, None, or empty / blank text."""
+    return column.map(_missing_cell).astype(bool)
+
+
+def _missing_cell(value) -> bool:
+    if _is_sequence(value):
+        return False
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _is_sequence(value) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def classes_of(task: TaskSpec, train: pd.Series) -> list[str]:
+    """The declared classes, else the sorted labels of the train split (none for regression)."""
+    if task.type == "regression":
+        return []
+    if task.classes:
+        return list(task.classes)
+    if task.type == "multilabel":
+        return sorted({label for labels in label_sets(train, task.separator) if labels for label in labels})
+    if task.type == "token_classification":
+        return sorted({tag for tags in tag_lists(train) if isinstance(tags, list) for tag in tags})
+    return sorted(set(single_labels(train).dropna()))
+
+
+def check_labels(task: TaskSpec, index: int, classes: list[str], split: str, column: pd.Series, where: Where) -> list[Problem]:
+    """Problems of task ``index``'s label column in one split."""
+    name = task.label_column
+    declared = f"declared in tasks[{index}].classes" if task.classes else "seen in the train split"
+    fix = f"fix the rows or list the label in tasks[{index}].classes"
+
+    def first(bad: np.ndarray, message: str) -> list[Problem]:
+        position = int(np.flatnonzero(bad)[0])
+        return [Problem(where(split, name, position), message.format(value=column.iloc[position], count=int(bad.sum())))]
+
+    if task.type == "regression":
+        values = numbers(column)
+        bad = (~missing(column) & (values.isna() | np.isinf(values))).to_numpy()
+        if bad.any():
+            return first(bad, f"value {{value!r}} is not a finite number ({{count}} such rows), but {task.name} is a regression task; fix the rows, or leave them empty where the row has no target")
+        if values.notna().sum() == 0:
+            return [Problem(where(split, name, -1), f"has no targets for task {task.name}")]
+        if split == "train" and values.nunique() < 2:
+            return [Problem(where(split, name, -1), f"every target of task {task.name} is {values.dropna().iloc[0]!r}; a regression task needs varying targets")]
+        return []
+    if task.type == "token_classification":
+        rows = tag_lists(column)
+        not_list = np.array([r is not None and not isinstance(r, list) for r in rows])
+        if not_list.any():
+            return first(not_list, f"{{value!r}} is not a list of tags ({{count}} such rows); token_classification reads one tag per word, e.g. [\"B-PER\", \"I-PER\", \"O\"] (JSON or Parquet lists)")
+        if split == "train" and not task.classes:
+            try:
+                check_bio(classes)
+            except ValueError as exc:
+                return [Problem(where(split, name, -1), f"{exc}; fix the tags or declare them in tasks[{index}].classes")]
+        known = set(classes)
+        outside = np.array([r is not None and any(t not in known for t in r) for r in rows])
+        if outside.any():
+            position = int(np.flatnonzero(outside)[0])
+            tag = next(t for t in rows[position] if t not in known)
+            return [Problem(where(split, name, position), f"tag {tag!r} is not one of the tags {declared} {classes} ({int(outside.sum())} such rows); {fix}")]
+        if all(r is None for r in rows):
+            return [Problem(where(split, name, -1), f"has no tags for task {task.name}")]
+        return []
+    if task.type == "multilabel":
+        rows = label_sets(column, task.separator)
+        known = set(classes)
+        outside = np.array([r is not None and any(v not in known for v in r) for r in rows])
+        if outside.any():
+            position = int(np.flatnonzero(outside)[0])
+            label = next(v for v in rows[position] if v not in known)
+            return [Problem(where(split, name, position), f"label {label!r} is not one of the classes {declared} {classes} ({int(outside.sum())} such rows); {fix}")]
+        if all(r is None for r in rows):
+            return [Problem(where(split, name, -1), f"has no labels for task {task.name}")]
+        return []
+    labels = single_labels(column)
+    outside = (labels.notna() & ~labels.isin(classes)).to_numpy()
+    if outside.any():
+        position = int(np.flatnonzero(outside)[0])
+        return [Problem(where(split, name, position), f"label {labels.iloc[position]!r} is not one of the classes {declared} {classes} ({int(outside.sum())} such rows); {fix}")]
+    if labels.notna().sum() == 0:
+        return [Problem(where(split, name, -1), f"has no labels for task {task.name}")]
+    return []
+
+
+def check_class_count(task: TaskSpec, index: int, classes: list[str], where: Where) -> list[Problem]:
+    """Classification needs two classes; multilabel and tagging one."""
+    needed = 2 if task.type == "classification" else 1
+    if task.type == "regression" or len(classes) >= needed:
+        return []
+    return [Problem(where("train", task.label_column, -1), f"has {len(classes)} distinct label(s) {classes} for tasks[{index}] ({task.name}); {task.type} needs at least {needed}")]
+
+
+def encode(task: TaskSpec, classes: list[str], column: pd.Series) -> np.ndarray:
+    """Row-level encodings (token tags: per word, see :func:`encode_tags`)."""
+    index = {c: k for k, c in enumerate(classes)}
+    if task.type == "regression":
+        return numbers(column).to_numpy(np.float32)
+    if task.type == "multilabel":
+        out = np.zeros((len(column), len(classes)), dtype=np.int64)
+        for row, labels in enumerate(label_sets(column, task.separator)):
+            if labels is None:
+                out[row] = IGNORE
+            else:
+                out[row, [index[v] for v in labels]] = 1
+        return out
+    return single_labels(column).map(lambda v: index.get(v, IGNORE) if isinstance(v, str) else IGNORE).to_numpy(np.int64)
+
+
+def encode_tags(classes: list[str], column: pd.Series, word_ids: np.ndarray) -> np.ndarray:
+    """int64 [N, W]: each word's tag index at its first sub-word token, IGNORE at every other
+    position (later sub-words, special tokens, padding, a row without tags). ``word_ids``:
+    int32 [N, W], the word each token comes from, -1 for none."""
+    index = {c: k for k, c in enumerate(classes)}
+    out = np.full(word_ids.shape, IGNORE, dtype=np.int64)
+    for row, tags in enumerate(tag_lists(column)):
+        if not tags:
+            continue
+        words = word_ids[row]
+        first = np.flatnonzero((words >= 0) & (np.r_[-1, words[:-1]] != words))
+        out[row, first] = [index[tags[w]] for w in words[first]]
+    return out
+
+
+def missing_value(task_type: str, shape: Sequence[int]) -> np.ndarray:
+    """The encoding of rows without this task's label (rows of another task's dataset)."""
+    if task_type == "regression":
+        return np.full(shape, np.nan, dtype=np.float32)
+    return np.full(shape, IGNORE, dtype=np.int64)
+
+
+def labelled_rows(encoded: np.ndarray) -> np.ndarray:
+    """bool [N]: rows with at least one label entry of the task."""
+    if encoded.dtype.kind == "f":
+        return ~np.isnan(encoded)
+    given = encoded != IGNORE
+    return given if given.ndim == 1 else given.any(axis=1)

@@ -70,3 +70,52 @@ class Recorder:
             buffer.seek(0)
             state = torch.load(buffer, weights_only=True)
         self.epochs.append((epoch, metrics, state))
+
+
+PEOPLE = [["alice"], ["bob", "smith"], ["carol", "jones"]]
+PLACES = [["paris"], ["new", "york"], ["london"]]
+TOPICS = {"sport": ["match", "goal", "team"], "music": ["song", "band", "concert"], "food": ["bread", "cheese", "soup"]}
+
+
+def synthetic_tagged_rows(count: int, seed: int) -> pd.DataFrame:
+    """Rows for every task type on one text: ``words`` (a list), ``tags`` (BIO: PER and LOC
+    entities), ``topics`` ("|"-joined labels, possibly none), ``score`` (a number: 2.5 per
+    positive word + 10) and ``sentiment`` (fresh/rotten)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        words, tags = [], []
+        fresh = rng.random() < 0.5
+        topics = sorted(t for t in TOPICS if rng.random() < 0.4)
+        positives = rng.randint(0, 3) if fresh else 0
+        pieces = [[w] for w in rng.choices(FILLER, k=4)]
+        pieces += [[w] for w in rng.choices(POSITIVE, k=positives)] + [[w] for w in rng.choices(NEGATIVE, k=0 if fresh else 2)]
+        pieces += [[rng.choice(TOPICS[t])] for t in topics]
+        entities = [("PER", rng.choice(PEOPLE)) for _ in range(rng.randint(0, 2))] + [("LOC", rng.choice(PLACES)) for _ in range(rng.randint(0, 1))]
+        rng.shuffle(pieces)
+        for kind, span in entities:
+            at = rng.randint(0, len(pieces))
+            pieces.insert(at, [(kind, w) for w in span])
+        for piece in pieces:
+            for k, item in enumerate(piece):
+                if isinstance(item, tuple):
+                    words.append(item[1])
+                    tags.append(("B-" if k == 0 else "I-") + item[0])
+                else:
+                    words.append(item)
+                    tags.append("O")
+        rows.append({"words": words, "tags": tags, "topics": "|".join(topics), "score": 10.0 + 2.5 * positives, "sentiment": "fresh" if fresh else "rotten"})
+    return pd.DataFrame(rows)
+
+
+def synthetic_topic_rows(count: int, seed: int) -> pd.DataFrame:
+    """A second corpus for one-dataset-per-task studies: ``body`` texts whose ``topic`` (sport
+    or music) shows in their words."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(count):
+        topic = rng.choice(["sport", "music"])
+        words = rng.choices(TOPICS[topic], k=2) + rng.choices(FILLER, k=5)
+        rng.shuffle(words)
+        rows.append({"body": " ".join(words), "topic": topic})
+    return pd.DataFrame(rows)

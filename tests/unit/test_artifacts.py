@@ -132,3 +132,76 @@ def test_unknown_artifact_name_lists_known():
     with pytest.raises(ArtifactError, match="minilm-l6"):
         fetch("minilm")
 
+
+def ar_member(name: str, data: bytes) -> bytes:
+    """One member of an ``ar`` archive: a 60-byte header (GNU style name ending in "/"), the data,
+    a newline pad to an even length."""
+    header = f"{name + '/':<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(data):<10}`\n".encode("ascii")
+    assert len(header) == 60
+    return header + data + (b"\n" if len(data) % 2 else b"")
+
+
+def tar_bytes(files: dict[str, bytes], mode: str) -> bytes:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as tf:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def make_deb(path: Path, data_name: str = "data.tar.xz") -> str:
+    """A minimal Debian package: debian-binary, control.tar.gz, and data.tar.xz whose files are
+    named "./usr/share/...", as dpkg-deb writes them. The control tarball has an odd length so
+    the ar padding is exercised."""
+    control = tar_bytes({"./control": b"Package: toy\nVersion: 1.0\n"}, "w:gz")
+    if len(control) % 2 == 0:
+        control = tar_bytes({"./control": b"Package: toy\nVersion: 1.0\n\n"}, "w:gz")
+    data = tar_bytes(
+        {"./usr/share/toy/a.txt": b"alpha", "./usr/share/toy/sub/b.bin": b"\x00\x01\x02", "./usr/share/doc/toy/copyright": b"free"},
+        "w:xz",
+    )
+    path.write_bytes(b"!<arch>\n" + ar_member("debian-binary", b"2.0\n") + ar_member("control.tar.gz", control) + ar_member(data_name, data))
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def deb_artifact(sha: str, url: str | None = None, member: str = "usr/share/toy/") -> Artifact:
+    return Artifact("toy_deb", "toy-deb", "1.0-1", "toy-deb_1.0-1_all.deb", sha, member, url=url)
+
+
+def test_a_debian_package_folder_member_from_the_local_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "offline"
+    folder.mkdir()
+    sha = make_deb(folder / "toy-deb_1.0-1_all.deb")
+    monkeypatch.setenv("POLYTASK_ARTIFACT_DIR", str(folder))
+    monkeypatch.setenv("POLYTASK_INDEX_URL", "http://127.0.0.1:9/simple")  # would refuse
+    monkeypatch.setenv("POLYTASK_CACHE", str(tmp_path / "cache"))
+    path = fetch(deb_artifact(sha), progress=False)
+    assert sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()) == ["a.txt", "sub/b.bin"]
+    assert (path / "a.txt").read_bytes() == b"alpha" and (path / "sub" / "b.bin").read_bytes() == b"\x00\x01\x02"
+    assert fetch(deb_artifact(sha, member="usr/share/doc/toy/copyright"), progress=False).read_bytes() == b"free"
+
+
+def test_a_debian_package_is_downloaded_from_its_own_url(index, tmp_path):
+    sha = make_deb(index.root / "files" / "toy-deb_1.0-1_all.deb")
+    url = index.url.removesuffix("/simple") + "/files/toy-deb_1.0-1_all.deb"
+    path = fetch(deb_artifact(sha, url=url), progress=False)
+    assert (path / "a.txt").read_bytes() == b"alpha"
+    assert (tmp_path / "cache" / "archives" / "toy-deb_1.0-1_all.deb").is_file()
+    with pytest.raises(ArtifactError, match="does not match the pinned"):  # the pin applies to a url too
+        fetch(Artifact("x", "x-deb", "1", "toy-deb_1.0-1_all.deb", "0" * 64, "usr/share/toy/", url=url), progress=False)
+
+
+def test_a_zstd_debian_package_is_a_clear_error(tmp_path, monkeypatch):
+    folder = tmp_path / "offline"
+    folder.mkdir()
+    sha = make_deb(folder / "toy-deb_1.0-1_all.deb", data_name="data.tar.zst")
+    monkeypatch.setenv("POLYTASK_ARTIFACT_DIR", str(folder))
+    monkeypatch.setenv("POLYTASK_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ArtifactError, match="zstandard"):
+        fetch(deb_artifact(sha), progress=False)
+    assert not (tmp_path / "cache" / "unpacked" / "toy-deb-1.0-1" / "usr" / "share" / "toy").exists()

@@ -31,7 +31,8 @@ seeded with ``(seed, split)``: the same ``seed`` gives the same data on any mach
 :func:`load` returns one DataFrame per split with columns ``image`` (numpy uint8 ``[1, 36, 36]``,
 0 black .. 255 white, as in the source), ``left`` and ``right`` (the class names). Building
 takes a few seconds; the arrays are cached as
-``<cache_root>/built/multi_fashion-<seed>-<pairs_per_image>.npz`` and read back afterwards.
+``<cache_root>/built/multi_fashion-<seed>-<pairs_per_image>.npz`` and read back afterwards (a
+cache built by another format of this module or from another pin is built again).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from polytask.artifacts import cache_root, fetch
+from polytask.artifacts import ARTIFACTS, cache_root, fetch
 
 ARTIFACT = "fashion_mnist"
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -85,7 +86,7 @@ def load(pairs_per_image: int = 2, seed: int = 0) -> dict[str, pd.DataFrame]:
 def build(folder: Path, pairs_per_image: int, seed: int) -> dict[str, np.ndarray]:
     """``{split}_images`` uint8 [N, 36, 36], ``{split}_left`` / ``{split}_right`` class codes
     (uint8) for each split, from the idx files in ``folder``."""
-    arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT)}
+    arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT), "source": np.array(ARTIFACTS[ARTIFACT].sha256)}
     for index, (split, (image_file, label_file)) in enumerate(FILES.items()):
         images, labels = read_idx(folder / image_file), read_idx(folder / label_file)
         if images.ndim != 3 or images.shape[1:] != (ITEM, ITEM) or labels.shape != images.shape[:1]:
@@ -147,8 +148,8 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
             arrays = {name: npz[name] for name in npz.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):  # unreadable: build again
         return None
-    if "format" not in arrays or int(arrays["format"]) != FORMAT:
-        return None
+    if "format" not in arrays or int(arrays["format"]) != FORMAT or str(arrays.get("source")) != ARTIFACTS[ARTIFACT].sha256:
+        return None  # another format, or built from another pin of Fashion-MNIST
     return arrays
 
 

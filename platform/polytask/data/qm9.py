@@ -42,8 +42,16 @@ constants, like the targets themselves. The descriptors:
   in hartree), in order of decreasing absolute value, padded with zeros to 29 (the largest
   molecule). The eigenvalues do not depend on the order of the atoms.
 
+Quirks of the data: 443 molecules are zwitterions written with two charged atoms (``[NH3+]`` ..
+``[O-]``); they hold the extremes of ``mu`` (up to 29.6 D), ``alpha`` and the smallest ``gap``.
+139 nitro groups are written with a pentavalent N (``O=N(=O)C``). The SMILES have no
+stereochemistry and no aromatic atoms. 151 rows write a coordinate in E notation
+(``-1.1025E-6``). The SMILES agree with the geometry's element list (heavy atoms, and the
+hydrogens their valences imply) in every row.
+
 The derived frame is cached as a parquet file under ``cache_root()/built`` (``cache_path()``),
-written atomically, so only the first load parses the CSV files (about 230 MB).
+written atomically, so only the first load parses the CSV files (about 230 MB; 8 to 12 s on
+one core, against 0.1 to 0.2 s for a cached load).
 """
 
 from __future__ import annotations

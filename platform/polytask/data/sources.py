@@ -70,7 +70,7 @@ def load_splits(data: DataSpec, source: Source | None = None, where: str = "data
     if isinstance(source, BuiltinSource):
         given = importlib.import_module(f"polytask.data.{BUILTINS[source.name]}").load()
     elif isinstance(source, FilesSource):
-        given = _load_files(source)
+        given = _load_files(source, where)
     else:
         given = _load_hub(source)
     given = _renamed(given, source, where)
@@ -107,27 +107,35 @@ def _hold_out(given: dict[str, pd.DataFrame], data: DataSpec) -> dict[str, pd.Da
     return {s: splits[s] for s in SPLITS if s in splits}
 
 
-def _load_files(source: FilesSource) -> dict[str, pd.DataFrame]:
+def _load_files(source: FilesSource, where: str) -> dict[str, pd.DataFrame]:
     import datasets
 
     datasets.disable_progress_bars()
     files = {s: getattr(source, s) for s in SPLITS if getattr(source, s) is not None}
     problems = [
-        Problem(f"data.source.{s}", f"no such file: {path}; give a path relative to the spec file or an absolute one")
+        Problem(f"{where}.{s}", f"no such file: {path}; give a path relative to the spec file or an absolute one")
         for s, path in files.items()
         if not Path(path).is_file()
     ]
     if problems:
         raise StudyError(problems)
     formats = {s: source.format or _format_of(path) for s, path in files.items()}
-    unknown = [Problem(f"data.source.{s}", f"cannot tell the format of {files[s]}; set data.source.format to csv, json or parquet") for s, f in formats.items() if f is None]
+    unknown = [Problem(f"{where}.{s}", f"cannot tell the format of {files[s]}; set {where}.format to csv, json or parquet") for s, f in formats.items() if f is None]
     if unknown:
         raise StudyError(unknown)
     if len(set(formats.values())) > 1:
-        raise StudyError([Problem("data.source.format", f"the split files mix formats {formats}; use one format")])
+        raise StudyError([Problem(f"{where}.format", f"the split files mix formats {formats}; use one format")])
     builder = next(iter(formats.values()))
-    loaded = datasets.load_dataset(builder, data_files=files)
-    return {s: loaded[s].to_pandas() for s in files}
+    frames = {}
+    for split, path in files.items():
+        try:
+            frames[split] = datasets.load_dataset(builder, data_files={split: path})[split].to_pandas()
+        except Exception as exc:  # datasets raises many kinds; an empty file is only "no data"
+            if "corresponds to no data" in str(exc):  # a file with no rows: check_frames says so
+                frames[split] = pd.DataFrame()
+                continue
+            raise StudyError([Problem(f"{where}.{split}", f"cannot read {path} as {builder}: {exc}; check the file or set {where}.format")]) from None
+    return frames
 
 
 def _format_of(path: str) -> str | None:

@@ -13,6 +13,7 @@ token's word index is kept to align the tags with the first sub-word of each wor
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,7 +60,12 @@ def fingerprint(texts: Sequence, tokenizer, max_length: int, words: bool) -> str
     """sha256 of everything the token ids depend on."""
     digest = hashlib.sha256()
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    digest.update((backend.to_str() if backend is not None else repr(tokenizer)).encode())
+    if backend is not None:
+        # the vocabulary and pipeline; not the truncation/padding state a call leaves behind
+        state = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        digest.update(json.dumps(state, sort_keys=True).encode())
+    else:
+        digest.update(repr(tokenizer).encode())
     digest.update(f"\0{max_length}\0{words}\0{len(texts)}\0".encode())
     for text in texts:
         digest.update(("\x1f".join(text) if words else str(text)).encode())

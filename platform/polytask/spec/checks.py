@@ -83,22 +83,20 @@ def _check_sources(spec: StudySpec) -> list[Problem]:
         problems += [Problem(f"tasks[{i}].text_column", "a task's own text_column goes with its own source; remove it (data.text_column applies)") for i, t in enumerate(spec.tasks) if t.text_column is not None]
         if "sampling" in spec.data.model_fields_set:
             problems.append(Problem("data.sampling", "chooses between the tasks' own datasets, but data.source gives one dataset to all tasks; remove data.sampling"))
+        problems += [Problem(f"candidates[{i}].sampling", "chooses between the tasks' own datasets, but data.source gives one dataset to all tasks; remove it") for i, c in enumerate(spec.candidates) if c.sampling is not None]
         return problems
     lacking = [i for i in range(len(spec.tasks)) if i not in own]
     if lacking:
         return [Problem(f"tasks[{i}].source", "has no source, and data.source is not set; give every task its own source, or set data.source for all of them") for i in lacking]
-    policy = spec.data.sampling.policy
-    if policy == "all":
-        return []
     problems = []
     for i, candidate in enumerate(spec.candidates):
-        cls = WEIGHTINGS[candidate.weighting]
-        if not cls.partial_steps:
+        policy = (candidate.sampling or spec.data.sampling).policy
+        if not WEIGHTINGS[candidate.weighting].partial_steps and policy != "all":
             fine = ", ".join(sorted(n for n, c in WEIGHTINGS.items() if c.partial_steps))
             problems.append(Problem(
                 f"candidates[{i}].weighting",
-                f"'{candidate.weighting}' needs every task's loss in every step, but data.sampling.policy '{policy}' trains one task's batch per step; "
-                f"use a weighting that works with one task per step ({fine}) or set data.sampling.policy: all",
+                f"'{candidate.weighting}' needs every task's loss in every step, but sampling policy '{policy}' trains one task's batch per step; "
+                f"use a weighting that works with one task per step ({fine}) or sampling policy all (candidates[{i}].sampling or data.sampling)",
             ))
     return problems
 

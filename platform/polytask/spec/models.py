@@ -293,14 +293,17 @@ class CandidateSpec(_Model):
     params: dict[str, Any] = {}  # the strategy's hyperparameters (`polytask strategies` lists them)
     search: SearchSpec | None = None
     sharing: SharingSpec | None = None  # None: the study's sharing
+    sampling: SamplingSpec | None = None  # one dataset per task: None, the study's data.sampling
     # Distil the study's single-task teachers into this candidate (see DistillationSpec).
     distill: bool = False
 
     @property
     def label(self) -> str:
+        """The name, else the parts set: ``[sharing-][sampling-]weighting``."""
         if self.name:
             return self.name
-        return self.weighting if self.sharing is None else f"{self.sharing.name}-{self.weighting}"
+        parts = [self.sharing.name if self.sharing else None, self.sampling.policy if self.sampling else None, self.weighting]
+        return "-".join(p for p in parts if p)
 
 
 class DistillationSpec(_Model):
@@ -402,6 +405,9 @@ class StudySpec(_Model):
 
     def sharing_of(self, label: str) -> SharingSpec:
         return self.candidate(label).sharing or self.sharing
+
+    def sampling_of(self, label: str) -> SamplingSpec:
+        return self.candidate(label).sampling or self.data.sampling
 
     @property
     def distills(self) -> bool:

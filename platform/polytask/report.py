@@ -229,15 +229,23 @@ def print_table(comparison: Comparison, spec: StudySpec, console) -> None:
 
     shown = comparison.primary + ["best/val/score"] + [c for c in comparison.columns if c.startswith("test/")]
     shown += [c for c in ("cost/step_time_ms", "cost/params/total") if c in comparison.columns]
-    table = Table(title=f"polytask study '{spec.name}' — validation at the selected epoch, mean ± std over seeds")
-    table.add_column("candidate")
-    table.add_column("trials", justify="right")
-    for column in shown:
-        table.add_column(short(column), justify="right")
-    for row in comparison.rows:
-        style = "bold green" if row.best else None
-        trials = f"{row.trials}" + (f" ({row.failed} failed)" if row.failed else "")
-        table.add_row(("★ " if row.best else "") + row.label, trials, *[cell(row, c) for c in shown], style=style)
+    title = f"polytask study '{spec.name}' — validation at the selected epoch, mean ± std over seeds"
+    table = Table(title=title)
+    trials = {row.label: f"{row.trials}" + (f" ({row.failed} failed)" if row.failed else "") for row in comparison.rows}
+    if (len(shown) + 2) * 12 <= console.width:  # one row per candidate
+        table.add_column("candidate")
+        table.add_column("trials", justify="right")
+        for column in shown:
+            table.add_column(short(column), justify="right")
+        for row in comparison.rows:
+            table.add_row(("★ " if row.best else "") + row.label, trials[row.label], *[cell(row, c) for c in shown], style="bold green" if row.best else None)
+    else:  # too many metrics for the terminal: one column per candidate instead
+        table.add_column("")
+        for row in comparison.rows:
+            table.add_column(("★ " if row.best else "") + row.label, justify="right", style="bold green" if row.best else None)
+        table.add_row("trials", *[trials[row.label] for row in comparison.rows])
+        for column in shown:
+            table.add_row(short(column), *[cell(row, column) for row in comparison.rows])
     console.print(table)
 
 

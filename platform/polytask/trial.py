@@ -97,6 +97,7 @@ def _tags(spec: StudySpec, plan: TrialPlan) -> dict[str, str]:
         "polytask.strategy": candidate.weighting,
         "polytask.family": get_weighting_class(candidate.weighting).family,
         "polytask.sharing": spec.sharing_of(plan.candidate).name,
+        "polytask.sampling": spec.sampling_of(plan.candidate).policy if spec.per_task_sources else "one dataset",
         "polytask.seed": str(plan.seed),
         "polytask.searched": str(candidate.search is not None).lower(),
         "polytask.role": "teacher" if plan.teacher else "trial",
@@ -118,6 +119,8 @@ def _params(spec: StudySpec, plan: TrialPlan, config: dict[str, Any]) -> dict[st
     params.update(_flat("encoder", spec.encoder.model_dump()))
     params.update(_flat("sharing", spec.sharing_of(plan.candidate).model_dump()))
     params["heads.hidden"] = spec.heads.hidden
+    if spec.per_task_sources:
+        params.update(_flat("sampling", spec.sampling_of(plan.candidate).model_dump()))
     return params
 
 

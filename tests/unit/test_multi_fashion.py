@@ -67,9 +67,15 @@ def test_idx_files_read_back():
 @pytest.mark.parametrize("pairs", [1, 3])
 def test_each_image_overlays_its_left_item_at_0_0_and_its_right_item_at_8_8(source, pairs):
     frames = multi_fashion.load(pairs_per_image=pairs, seed=0)
-    assert set(frames) == {"train", "test"}
-    for split, count in (("train", TRAIN), ("test", TEST)):
-        items, labels = source[split]
+    assert set(frames) == {"train", "validation", "test"}
+    held_out = TRAIN // 6  # the last sixth of the source's train images: validation's items
+    sources = {
+        "train": (source["train"][0][: TRAIN - held_out], source["train"][1][: TRAIN - held_out]),
+        "validation": (source["train"][0][TRAIN - held_out :], source["train"][1][TRAIN - held_out :]),
+        "test": source["test"],
+    }
+    for split, (items, labels) in sources.items():
+        count = len(labels)
         frame = frames[split]
         assert len(frame) == pairs * count  # every source image is the left item `pairs` times
         assert list(frame.columns) == ["image", "left", "right"]
@@ -136,7 +142,7 @@ def test_an_unreadable_cache_is_built_again(source, tmp_path, damage):
     path.write_bytes(b"not an npz" if damage == "garbage" else path.read_bytes()[:-100])
     frames = multi_fashion.load(pairs_per_image=1)
     assert np.array_equal(np.stack(frames["train"].image), np.stack(expected["train"].image))
-    assert np.load(path)["train_images"].shape == (TRAIN, 36, 36)  # and written whole again
+    assert np.load(path)["train_images"].shape == (TRAIN - TRAIN // 6, 36, 36)  # and written whole again
 
 
 def test_pairs_per_image_must_be_positive(source):

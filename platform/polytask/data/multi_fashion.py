@@ -22,8 +22,11 @@ Multi-Objective Optimization", NeurIPS 2018). Here, for each split separately:
 * the left item fills rows and columns 0..27 of a black 36x36 canvas, the right item rows and
   columns 8..35, and where they overlap each pixel is the larger of the two (pixel-wise max).
 
-So train has ``pairs_per_image * 60,000`` images (120,000 by default) and test
-``pairs_per_image * 10,000`` (20,000); rows are ordered by repetition, then by source index.
+The last sixth of Fashion-MNIST's train images (10,000) make the validation split, pairs among
+themselves, so no item of a validation image appears in training (each source image is used
+``pairs_per_image`` times, so a random hold-out of rows would leak). So train has
+``pairs_per_image * 50,000`` images (100,000 by default), validation and test
+``pairs_per_image * 10,000`` (20,000) each; rows are ordered by repetition, then by source index.
 (Sener and Koltun's loader puts the right digit at offset 6 and resizes the canvas to 28x28;
 this keeps the 36x36 canvas, so nothing is resampled.) Partners come from a numpy Generator
 seeded with ``(seed, split)``: the same ``seed`` gives the same data on any machine.
@@ -50,18 +53,22 @@ from polytask.artifacts import ARTIFACTS, cache_root, fetch
 
 ARTIFACT = "fashion_mnist"
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-FILES = {  # split -> (images, labels) in the artifact's folder
+FILES = {  # source split -> (images, labels) in the artifact's folder
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
+# split -> (source split, which source images): validation gets the last sixth of the source's
+# train images (10,000), so no item of a validation image is ever seen in training
+SPLITS = {"train": ("train", "head"), "validation": ("train", "tail"), "test": ("test", "all")}
 ITEM = 28  # side of a Fashion-MNIST image
 OFFSET = 8  # where the right item starts, in rows and columns
 SIZE = ITEM + OFFSET  # side of a Multi-Fashion image: 36
-FORMAT = 1  # of the cached .npz; a cache of another format is rebuilt
+FORMAT = 2  # of the cached .npz; a cache of another format is rebuilt
 
 
 def load(pairs_per_image: int = 2, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Splits "train" and "test": columns ``image`` (uint8 ``[1, 36, 36]``), ``left``, ``right``."""
+    """Splits "train", "validation" and "test": columns ``image`` (uint8 ``[1, 36, 36]``),
+    ``left``, ``right``."""
     if pairs_per_image < 1:
         raise ValueError(f"pairs_per_image must be at least 1, got {pairs_per_image}")
     path = cache_root() / "built" / f"multi_fashion-{seed}-{pairs_per_image}.npz"
@@ -71,7 +78,7 @@ def load(pairs_per_image: int = 2, seed: int = 0) -> dict[str, pd.DataFrame]:
         _write_atomically(path, arrays)
     names = np.array(CLASSES, dtype=object)
     frames = {}
-    for split in FILES:
+    for split in SPLITS:
         images = arrays[f"{split}_images"]  # [N, 36, 36]
         frames[split] = pd.DataFrame(
             {
@@ -87,12 +94,16 @@ def build(folder: Path, pairs_per_image: int, seed: int) -> dict[str, np.ndarray
     """``{split}_images`` uint8 [N, 36, 36], ``{split}_left`` / ``{split}_right`` class codes
     (uint8) for each split, from the idx files in ``folder``."""
     arrays: dict[str, np.ndarray] = {"format": np.array(FORMAT), "source": np.array(ARTIFACTS[ARTIFACT].sha256)}
-    for index, (split, (image_file, label_file)) in enumerate(FILES.items()):
+    for index, (split, (source, part)) in enumerate(SPLITS.items()):
+        image_file, label_file = FILES[source]
         images, labels = read_idx(folder / image_file), read_idx(folder / label_file)
         if images.ndim != 3 or images.shape[1:] != (ITEM, ITEM) or labels.shape != images.shape[:1]:
             raise ValueError(f"{folder}: {image_file} {images.shape} and {label_file} {labels.shape} are not N 28x28 images and N labels")
         if labels.max(initial=0) >= len(CLASSES):
             raise ValueError(f"{folder}: {label_file} has label {labels.max()}, but Fashion-MNIST has {len(CLASSES)} classes (0..{len(CLASSES) - 1})")
+        held_out = len(labels) // 6  # the tail: the last sixth of the source's images
+        rows = {"all": slice(None), "head": slice(0, len(labels) - held_out), "tail": slice(len(labels) - held_out, None)}[part]
+        images, labels = images[rows], labels[rows]
         rng = np.random.default_rng([seed, index])
         left = np.tile(np.arange(len(labels)), pairs_per_image)
         right = different_class_partners(labels, left, rng)

@@ -46,11 +46,11 @@ def toy_batch(size: int = 8, seed: int = 1) -> dict[str, Tensor]:
     return {"x": torch.randn(size, 5, generator=generator)}
 
 
-def text_encoder(trainable_layers: int | None = None) -> TextEncoder:
+def text_encoder(trainable_layers: int | None = None, token_level: bool = False) -> TextEncoder:
     from transformers import BertConfig, BertModel
 
     config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2, intermediate_size=32, max_position_embeddings=16)
-    return TextEncoder(BertModel(config), pooling="mean", trainable_layers=trainable_layers)
+    return TextEncoder(BertModel(config), pooling="mean", trainable_layers=trainable_layers, token_level=token_level)
 
 
 def text_batch(size: int = 4, seed: int = 1) -> dict[str, Tensor]:
@@ -61,10 +61,11 @@ def text_batch(size: int = 4, seed: int = 1) -> dict[str, Tensor]:
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def build(sharing: Sharing, seed: int = 0) -> MultiTaskModel:
+def build(sharing: Sharing, seed: int = 0, pooling: str | None = None) -> MultiTaskModel:
+    """``pooling``: the sharing hands over token states, which the heads read pooled."""
     torch.manual_seed(seed)
     heads = {t: nn.Linear(sharing.output_dim(t), 2) for t in sharing.tasks}
-    return MultiTaskModel(sharing, heads).eval()  # eval: no dropout, so repeated passes agree
+    return MultiTaskModel(sharing, heads, pooling=pooling).eval()  # eval: no dropout, so repeated passes agree
 
 
 def losses_of(model: MultiTaskModel, batch: dict[str, Tensor]) -> tuple[list[Tensor], Tensor]:
@@ -83,7 +84,8 @@ def check_forward(model: MultiTaskModel, batch: dict[str, Tensor]) -> None:
     shared = model.sharing(batch)
     rows = len(next(iter(batch.values())))
     for task in model.tasks:
-        assert shared.representations[task].shape == (rows, model.sharing.output_dim(task))
+        shape = shared.representations[task].shape  # [B, D], or token states [B, T, D]
+        assert (shape[0], shape[-1]) == (rows, model.sharing.output_dim(task)) and len(shape) == (3 if model.pooling else 2)
     assert shared.boundary, "the boundary is empty"
 
 
@@ -175,7 +177,7 @@ def check_engine(model: MultiTaskModel, batch: dict[str, Tensor]) -> None:
 CHECKS: list[Callable[[MultiTaskModel, dict[str, Tensor]], None]] = [check_forward, check_partition, check_boundary, check_engine]
 
 
-def check_all(sharing: Sharing, batch: dict[str, Tensor]) -> None:
-    model = build(sharing)
+def check_all(sharing: Sharing, batch: dict[str, Tensor], pooling: str | None = None) -> None:
+    model = build(sharing, pooling=pooling)
     for check in CHECKS:
         check(model, batch)

@@ -20,6 +20,7 @@ from polytask.spec import StudySpec
 from polytask.tasks import TASK_TYPES
 from polytask.tracking import Tracking, client, retrying
 
+MANY_TASKS = 4  # beyond this, the table shows each task's primary metric only (all are in trials.csv)
 COST_COLUMNS = {  # column -> header
     "cost/step_time_ms": "step ms",
     "cost/backward_passes": "backward passes",
@@ -102,8 +103,8 @@ def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
     teachers, trials = trials[is_teacher], trials[~is_teacher]
     columns, primary = [], []
     ordered = spec.main_tasks + [t for t in spec.tasks if t.auxiliary]
-    for t in ordered:
-        for metric in TASK_TYPES[t.type].metrics:
+    for t in ordered:  # every metric of a few tasks; with many, each task's primary metric only
+        for metric in TASK_TYPES[t.type].metrics if len(ordered) <= MANY_TASKS else [t.primary_metric]:
             columns.append(f"best/val/{t.name}/{metric}")
     primary = [f"best/val/{t.name}/{t.primary_metric}" for t in spec.main_tasks]
     columns.append("best/val/score")
@@ -163,7 +164,7 @@ def short(column: str) -> str:
         return COST_COLUMNS[column]
     parts = column.split("/")
     if parts[:2] == ["best", "val"]:
-        return " ".join(parts[2:]) if parts[2] != "score" else "score"
+        return " ".join(parts[2:])  # best/val/score -> "score"; best/val/score/mae (a task named score) -> "score mae"
     return " ".join(parts)
 
 

@@ -129,6 +129,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
         loss_sums, loss_steps = torch.zeros(len(tasks), dtype=torch.float64), torch.zeros(len(tasks), dtype=torch.float64)
         step_times, passes = [], 0
         for batch in stream.epoch(epoch, steps_per_epoch):
+            labelled = torch.tensor([bool(TASK_TYPES[t.type].present(batch[f"labels/{t.name}"]).any()) for t in tasks], dtype=torch.float64)
             started = time.perf_counter()
             batch = {k: v.to(device) for k, v in batch.items()}
             gold_weight = distill(global_step)
@@ -138,7 +139,6 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             if device.type == "cuda":
                 torch.cuda.synchronize()
             step_times.append(time.perf_counter() - started)
-            labelled = torch.tensor([bool(TASK_TYPES[t.type].present(batch[f"labels/{t.name}"]).any()) for t in tasks], dtype=torch.float64)
             loss_sums += losses.detach().double().cpu() * labelled
             loss_steps += labelled
             global_step += 1
@@ -148,7 +148,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
         weighting.on_epoch_end(epoch_losses.float())
 
         validation = evaluate(model, data.splits["validation"], data, settings.eval_batch_size, device, "val", settings.precision)
-        val_score = score({t.name: validation[f"val/{t.name}/{t.metric}"] for t in counted}, directions)
+        val_score = score({t.name: TASK_TYPES[t.type].unitless(t.metric, validation[f"val/{t.name}/{t.metric}"], t) for t in counted}, directions)
         if val_score > best["score"] + settings.early_stopping.min_delta:
             best = {"score": val_score, "epoch": epoch + 1, "metrics": validation}
             best_model = trainable_state(model)

@@ -63,7 +63,7 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         trial_id=tune.get_context().get_trial_id(),
         run_name=plan.run_name,
         tags=_tags(spec, plan),
-        params=_params(spec, plan, config),
+        params={**_params(spec, plan, config), **_target_scales(context.data)},
         resuming=state is not None,
     )
     try:
@@ -122,6 +122,16 @@ def _params(spec: StudySpec, plan: TrialPlan, config: dict[str, Any]) -> dict[st
     if spec.per_task_sources:
         params.update(_flat("sampling", spec.sampling_of(plan.candidate).model_dump()))
     return params
+
+
+def _target_scales(data: PreparedData) -> dict[str, float]:
+    """Each regression target's train-split mean and std: the units of its metrics and the
+    scale val/score divides its errors by."""
+    out: dict[str, float] = {}
+    for t in data.tasks:
+        if t.type == "regression":
+            out[f"target.{t.name}.mean"], out[f"target.{t.name}.std"] = t.target_mean, t.target_std
+    return out
 
 
 def _flat(prefix: str, values: dict[str, Any]) -> dict[str, Any]:

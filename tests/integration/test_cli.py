@@ -21,7 +21,16 @@ def test_fetch_puts_a_pinned_artifact_in_the_cache(pinned_cache):
     assert f"rotten_tomatoes: {path}" in completed.stdout
     assert path.is_file() and path.stat().st_size > 600_000
     unknown = polytask("fetch", "imagenet")
-    assert unknown.returncode == 2 and "unknown artifact 'imagenet'. Known: census_income, minilm-l6, rotten_tomatoes" in unknown.stderr
+    known = "census_income, fashion_mnist, minilm-l6, presidential_debates, qm9, rotten_tomatoes"
+    assert unknown.returncode == 2 and f"unknown artifact 'imagenet'. Known: {known}" in unknown.stderr
+
+
+def test_the_debates_corpus_comes_from_the_same_pinned_wheel(pinned_cache):
+    from polytask.data import debates
+
+    frame = debates.load()["train"]
+    assert len(frame) == 1122 and frame["party"].value_counts().to_dict() == {"Republican": 454, "Democratic": 348, "Moderator": 320}
+    assert frame["text"].str.len().min() > 0 and set(frame["debate"]) == {"1st", "2nd", "3rd", "VP"}
 
 
 def test_strategies_json_lists_every_registered_method_with_its_paper():

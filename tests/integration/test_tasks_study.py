@@ -91,9 +91,10 @@ def test_every_task_type_is_trained_and_scored_with_its_metrics(types_study):
             assert f"val/{name}" in metrics and f"test/{name}" in metrics, name
             assert np.isfinite(metrics[f"val/{name}"])
         assert 0 <= metrics["val/entities/f1"] <= 1 and metrics["val/score/mae"] >= 0
-    # val/score averages the primary metrics with mae negated (lower is better)
-    run = runs["equal/seed0"].data.metrics
-    expected = np.mean([run["val/entities/f1"], run["val/topics/micro_f1"], -run["val/score/mae"], run["val/sentiment/accuracy"]])
+    # val/score averages the primary metrics, the MAE negated (lower is better) and in target
+    # standard deviations (logged as a param), so that units do not weigh
+    run, std = runs["equal/seed0"].data.metrics, float(runs["equal/seed0"].data.params["target.score.std"])
+    expected = np.mean([run["val/entities/f1"], run["val/topics/micro_f1"], -run["val/score/mae"] / std, run["val/sentiment/accuracy"]])
     assert run["val/score"] == pytest.approx(expected)
     report = (result.output / "comparison.md").read_text()
     assert "| score mae |" in report and "| entities f1 |" in report

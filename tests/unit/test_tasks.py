@@ -99,3 +99,16 @@ def test_evaluate_reads_the_argmax_of_the_probabilities():
     assert values["accuracy"] == pytest.approx(0.5)
     # class 0: tp 1 fp 1 fn 0 -> 2/3; class 1: tp 0 fp 1 fn 1 -> 0; class 2: tp 1 fp 0 fn 1 -> 2/3
     assert values["macro_f1"] == pytest.approx(4 / 9)
+
+
+def test_val_score_reads_regression_errors_in_target_standard_deviations():
+    from polytask.tasks import TASK_TYPES, TaskInfo
+
+    task = TaskInfo("energy", "regression", [], "mae", "min", target_mean=-400.0, target_std=4.0)
+    regression = TASK_TYPES["regression"]
+    assert regression.unitless("mae", 2.0, task) == 0.5 and regression.unitless("rmse", 2.0, task) == 0.5
+    assert regression.unitless("mse", 16.0, task) == 1.0 and regression.unitless("r2", 0.9, task) == 0.9
+    accuracy = TaskInfo("kind", "classification", ["a", "b"], "accuracy", "max")
+    assert TASK_TYPES["classification"].unitless("accuracy", 0.8, accuracy) == 0.8
+    # an error of half a std and an accuracy of 0.8: score = (0.8 - 0.5) / 2
+    assert score({"kind": 0.8, "energy": regression.unitless("mae", 2.0, task)}, {"kind": "max", "energy": "min"}) == pytest.approx(0.15)

@@ -24,7 +24,7 @@ from polytask.data.features import TabularFeatures
 from polytask.data.sources import Dataset
 from polytask.data.text import tokenise
 from polytask.errors import Problem
-from polytask.spec import IMAGE_ENCODERS, TEXT_ENCODERS, StudySpec, TabularEncoderSpec
+from polytask.spec import IMAGE_ENCODERS, TEXT_ENCODERS, StudySpec, TabularEncoderSpec, VitEncoderSpec
 from polytask.tasks import IGNORE, TASK_TYPES, TaskInfo
 
 
@@ -96,9 +96,8 @@ def _check_dataset(spec: StudySpec, ds: Dataset) -> list[Problem]:
             problems.append(Problem(f"data ({ds.label}), {split} split", "has no rows; check the source, the split fractions or max_examples"))
             continue
         columns = ", ".join(map(str, frame.columns))
-        for field_name, column in inputs:
+        for field_name, column, fix in inputs:
             if column not in frame:
-                fix = f"remove it from {field_name.split('[')[0]} or add it to the data" if "[" in field_name else f"set it to the column holding the input, or map a column onto it with {ds.where}.columns"
                 problems.append(Problem(field_name, f"column '{column}' is not in the {split} split of {ds.label} (columns: {columns}); {fix}"))
         for i in ds.tasks:
             task = spec.tasks[i]
@@ -109,7 +108,7 @@ def _check_dataset(spec: StudySpec, ds: Dataset) -> list[Problem]:
     if isinstance(spec.encoder, TabularEncoderSpec):
         problems += _check_numeric(spec.data.numeric_columns, ds)
     if isinstance(spec.encoder, IMAGE_ENCODERS):
-        problems += _check_images(spec.data.image_column, ds)
+        problems += _check_images(spec, ds)
     if isinstance(spec.encoder, TEXT_ENCODERS):
         problems += _check_texts(spec, ds)
     for i in ds.tasks:
@@ -123,14 +122,19 @@ def _check_dataset(spec: StudySpec, ds: Dataset) -> list[Problem]:
     return problems
 
 
-def _input_columns(spec: StudySpec, ds: Dataset) -> list[tuple[str, str]]:
-    """(spec field, column) of every input column the encoder reads."""
+def _input_columns(spec: StudySpec, ds: Dataset) -> list[tuple[str, str, str]]:
+    """(spec field, column, fix when it is missing) of every input column the encoder reads."""
     if isinstance(spec.encoder, TabularEncoderSpec):
-        return [(f"data.{f}[{j}]", c) for f in ("categorical_columns", "numeric_columns") for j, c in enumerate(getattr(spec.data, f))]
+        return [
+            (f"data.{f}[{j}]", c, f"remove it from data.{f} or add it to the data")
+            for f in ("categorical_columns", "numeric_columns")
+            for j, c in enumerate(getattr(spec.data, f))
+        ]
+    fix = f"set it to the column holding the input, or map a column onto it with {ds.where}.columns"
     if isinstance(spec.encoder, IMAGE_ENCODERS):
-        return [("data.image_column", spec.data.image_column)]
-    field_name = "data.text_column" if ds.where == "data.source" or spec.tasks[ds.tasks[0]].text_column is None else f"tasks[{ds.tasks[0]}].text_column"
-    return [(field_name, ds.text_column)]
+        return [("data.image_column", spec.data.image_column, fix)]
+    own = ds.where != "data.source" and spec.tasks[ds.tasks[0]].text_column is not None
+    return [(f"tasks[{ds.tasks[0]}].text_column" if own else "data.text_column", ds.text_column, fix)]
 
 
 def _check_numeric(columns: list[str], ds: Dataset) -> list[Problem]:
@@ -179,13 +183,14 @@ def _check_texts(spec: StudySpec, ds: Dataset) -> list[Problem]:
     return []
 
 
-def _check_images(column: str, ds: Dataset) -> list[Problem]:
-    """Every image is an array of numbers, [H, W] or [C, H, W], all of one shape."""
-    expected = None
+def _check_images(spec: StudySpec, ds: Dataset) -> list[Problem]:
+    """Every image is an array of numbers, [H, W] or [C, H, W], all of one shape (square, in
+    whole patches, for a ViT)."""
+    column, expected = spec.data.image_column, None
     for split, frame in ds.frames.items():
         for position, value in enumerate(frame[column]):
             try:
-                array = np.asarray(value, dtype=np.float32)
+                array = _pixels(value).astype(np.float32)
             except (TypeError, ValueError):
                 array = None
             if array is None or array.ndim not in (2, 3) or not np.isfinite(array).all():
@@ -194,6 +199,9 @@ def _check_images(column: str, ds: Dataset) -> list[Problem]:
             expected = expected or shape
             if shape != expected:
                 return [Problem(ds.at(split, column, position), f"has shape {shape} (channels, height, width), but the first image has {expected}; every image of a study must have one size")]
+    enc = spec.encoder
+    if isinstance(enc, VitEncoderSpec) and expected and (expected[1] != expected[2] or expected[1] % enc.patch_size):
+        return [Problem("encoder.patch_size", f"a vit encoder cuts square images into patches of {enc.patch_size} pixels, but the images are {expected[1]}x{expected[2]}; choose a patch size that divides the side, or a cnn encoder")]
     return []
 
 
@@ -287,9 +295,17 @@ def _encode(spec: StudySpec, ds: Dataset, split: str, tasks: list[TaskInfo], tok
     return _Part(len(frame), encoded, inputs)
 
 
+def _pixels(value) -> np.ndarray:
+    """An image cell as one array: nested lists, or (from Parquet / Arrow) arrays of row arrays."""
+    array = np.asarray(value)
+    while array.dtype == object and array.size:
+        array = np.stack([np.asarray(part) for part in array])
+    return array
+
+
 def _stack_images(column: pd.Series) -> np.ndarray:
     """[N, C, H, W]: integer pixels (0..255) as uint8, others as float32 (taken to be in 0..1)."""
-    arrays = [np.asarray(v) for v in column]
+    arrays = [_pixels(v) for v in column]
     images = np.stack([a if a.ndim == 3 else a[None] for a in arrays])
     return images.astype(np.uint8 if images.dtype.kind in "ui" else np.float32)
 

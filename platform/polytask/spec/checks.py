@@ -14,7 +14,7 @@ from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, type_name
 from polytask.tasks import TASK_TYPES
 
-from .models import TEXT_ENCODERS, CandidateSpec, RandomEncoder, SharingSpec, StudySpec, TabularEncoderSpec
+from .models import TEXT_ENCODERS, CandidateSpec, CnnEncoderSpec, RandomEncoder, SharingSpec, StudySpec, TabularEncoderSpec
 
 
 def check_spec(spec: StudySpec) -> list[Problem]:
@@ -32,7 +32,7 @@ def check_spec(spec: StudySpec) -> list[Problem]:
         problems += _check_candidate(candidate, f"candidates[{i}]", spec.task_names)
         if candidate.sharing is not None:
             problems += _check_sharing(candidate.sharing, f"candidates[{i}].sharing", spec.task_names)
-        problems += _check_pairing(candidate, candidate.sharing or spec.sharing, f"candidates[{i}]")
+        problems += _check_pairing(candidate, candidate.sharing or spec.sharing, f"candidates[{i}]", spec.encoder)
     enc = spec.encoder
     if isinstance(enc, RandomEncoder):
         if enc.hidden_size % enc.heads:
@@ -196,9 +196,13 @@ def _check_sharing(sharing: SharingSpec, path: str, task_names: list[str]) -> li
     return []
 
 
-def _check_pairing(candidate: CandidateSpec, sharing: SharingSpec, path: str) -> list[Problem]:
+def _check_pairing(candidate: CandidateSpec, sharing: SharingSpec, path: str, encoder: Any = None) -> list[Problem]:
     """A gradient aggregator combines the tasks' gradients on shared parameters; an architecture
-    with none leaves it nothing to combine."""
+    with none leaves it nothing to combine. LoRA adapts linear layers, which a CNN's stages
+    are not."""
+    if sharing.name == "lora" and isinstance(encoder, CnnEncoderSpec):
+        where = f"{path}.sharing" if candidate.sharing is not None else "sharing"
+        return [Problem(f"{where}.name", "lora adds adapters to the linear layers of the encoder's stages, and a cnn encoder's stages are convolutions; use encoder kind vit, or another sharing")]
     weighting = WEIGHTINGS[candidate.weighting]
     if issubclass(weighting, GradientAggregator) and not SHARINGS[sharing.name].shares_parameters:
         loss_based = ", ".join(sorted(n for n, c in WEIGHTINGS.items() if not issubclass(c, GradientAggregator))[:4])

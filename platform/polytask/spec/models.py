@@ -34,7 +34,7 @@ class _SourceCommon(_Model):
 
 
 class BuiltinSource(_SourceCommon):
-    """A dataset polytask knows how to fetch from a pinned artifact (`polytask data` lists them)."""
+    """A dataset polytask reads from a pinned artifact (`polytask fetch` downloads them ahead of time)."""
 
     kind: Literal["builtin"]
     # rotten_tomatoes: review texts (polytask.data.rotten_tomatoes); presidential_debates: 2016

@@ -68,6 +68,12 @@ class TaskType(ABC):
         serves ``[B, D]`` (one representation per row) and ``[B, L, D]`` (one per token)."""
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_dim, self.output_size(task)))
 
+    def unitless(self, metric: str, value: float, task: TaskInfo) -> float:
+        """``value`` of ``metric`` on a scale that does not depend on the task's units, for
+        :func:`score` to average across tasks (regression errors: in target standard
+        deviations). Scores, rates and probabilities are unitless already."""
+        return value
+
     def present(self, labels: Tensor) -> Tensor:
         """Boolean, ``labels``' shape: which label entries are given."""
         return labels != IGNORE
@@ -107,8 +113,9 @@ def zero_loss(outputs: Tensor) -> Tensor:
 
 
 def score(values: dict[str, float], directions: dict[str, Direction]) -> float:
-    """The study's scalar summary: the mean over tasks of each primary metric, negated where
-    lower is better, so that higher is always better. Used for early stopping, model selection
-    and ranking; the per-task metrics stay the headline."""
+    """The study's scalar summary: the mean over tasks of each primary metric (made unitless
+    by :meth:`TaskType.unitless`), negated where lower is better, so that higher is always
+    better. Used for early stopping, model selection and ranking; the per-task metrics stay the
+    headline."""
     signed = [v if directions[k] == "max" else -v for k, v in values.items()]
     return float(torch.tensor(signed, dtype=torch.float64).mean())

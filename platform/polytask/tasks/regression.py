@@ -77,6 +77,12 @@ class Regression(TaskType):
     def present(self, labels: Tensor) -> Tensor:
         return ~torch.isnan(labels)
 
+    def unitless(self, metric: str, value: float, task: TaskInfo) -> float:
+        """Errors in train-split standard deviations of the target (MSE in variances), so that
+        tasks in hartree and in bohr² weigh alike in ``val/score``; R² is unitless."""
+        power = {"mae": 1, "rmse": 1, "mse": 2}.get(metric, 0)
+        return value / task.target_std**power
+
     def loss(self, outputs: Tensor, labels: Tensor, task: TaskInfo) -> Tensor:
         """MSE against the standardised target over the labelled rows; an exact 0 (in the graph) if none."""
         _check_scale(task)

@@ -126,26 +126,10 @@ def check_labels(task: TaskSpec, index: int, classes: list[str], split: str, col
                 check_bio(classes)
             except ValueError as exc:
                 return [Problem(where(split, name, -1), f"{exc}; fix the tags or declare them in tasks[{index}].classes")]
-        known = set(classes)
-        outside = np.array([r is not None and any(t not in known for t in r) for r in rows])
-        if outside.any():
-            position = int(np.flatnonzero(outside)[0])
-            tag = next(t for t in rows[position] if t not in known)
-            return [Problem(where(split, name, position), f"tag {tag!r} is not one of the tags {declared} {classes} ({int(outside.sum())} such rows); {fix}")]
-        if all(r is None for r in rows):
-            return [Problem(where(split, name, -1), f"has no tags for task {task.name}")]
-        return []
+        return _check_members(rows, classes, ("tag", "tags"), task.name, f"{declared} {classes}", fix, lambda position: where(split, name, position))
     if task.type == "multilabel":
         rows = label_sets(column, task.separator)
-        known = set(classes)
-        outside = np.array([r is not None and any(v not in known for v in r) for r in rows])
-        if outside.any():
-            position = int(np.flatnonzero(outside)[0])
-            label = next(v for v in rows[position] if v not in known)
-            return [Problem(where(split, name, position), f"label {label!r} is not one of the classes {declared} {classes} ({int(outside.sum())} such rows); {fix}")]
-        if all(r is None for r in rows):
-            return [Problem(where(split, name, -1), f"has no labels for task {task.name}")]
-        return []
+        return _check_members(rows, classes, ("label", "classes"), task.name, f"{declared} {classes}", fix, lambda position: where(split, name, position))
     labels = single_labels(column)
     outside = (labels.notna() & ~labels.isin(classes)).to_numpy()
     if outside.any():
@@ -153,6 +137,19 @@ def check_labels(task: TaskSpec, index: int, classes: list[str], split: str, col
         return [Problem(where(split, name, position), f"label {labels.iloc[position]!r} is not one of the classes {declared} {classes} ({int(outside.sum())} such rows); {fix}")]
     if labels.notna().sum() == 0:
         return [Problem(where(split, name, -1), f"has no labels for task {task.name}")]
+    return []
+
+
+def _check_members(rows: list[list[str] | None], classes: list[str], nouns: tuple[str, str], task: str, declared: str, fix: str, at: Callable[[int], str]) -> list[Problem]:
+    """Every member of every row's list (tags, labels) is a known class; some row has a list."""
+    known = set(classes)
+    outside = np.array([r is not None and any(v not in known for v in r) for r in rows])
+    if outside.any():
+        position = int(np.flatnonzero(outside)[0])
+        value = next(v for v in rows[position] if v not in known)
+        return [Problem(at(position), f"{nouns[0]} {value!r} is not one of the {nouns[1]} {declared} ({int(outside.sum())} such rows); {fix}")]
+    if all(r is None for r in rows):
+        return [Problem(at(-1), f"has no {nouns[0]}s for task {task}")]
     return []
 
 

@@ -117,9 +117,13 @@ def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, outp
         predictions[task] = state["teacher_predictions"][task].numpy().astype("float32")
         outcomes[task] = "ok"
     train = data.splits["train"]
-    teacher = {}
-    for task, p in predictions.items():  # onto the student's rows (others: never read, labels missing)
-        teacher[task] = np.zeros((len(train), p.shape[1]), dtype=np.float32)
-        teacher[task][student_rows(train, tasks.index(task))] = p
-    train.teacher = teacher or None
+    train.teacher = {task: onto_student_rows(train, tasks.index(task), p) for task, p in predictions.items()} or None
     return outcomes
+
+
+def onto_student_rows(split: SplitArrays, index: int, predictions: np.ndarray) -> np.ndarray:
+    """A teacher's predictions (its rows, its order) as an array over the student's rows; the
+    other tasks' rows get zeros, never read (their labels for this task are missing)."""
+    out = np.zeros((len(split), predictions.shape[1]), dtype=np.float32)
+    out[student_rows(split, index)] = predictions
+    return out

@@ -232,3 +232,10 @@ def test_bad_data_an_empty_split(tmp_path):
     code, message = validate(tmp_path, raw)
     assert code == 2
     assert "data (tasks[1].source: files topics.csv), validation split: has no rows; check the source, the split fractions or max_examples" in message
+
+
+def test_a_resolved_spec_reads_back_as_itself(tmp_path):
+    """spec.yaml in the output folder holds every default; `polytask report` parses it again."""
+    for raw in (per_task_study(tmp_path, {"policy": "annealed"}), all_types_study(tmp_path)):
+        spec = parse_spec(raw)
+        assert parse_spec(yaml.safe_load(spec.to_yaml())) == spec

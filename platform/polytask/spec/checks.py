@@ -81,7 +81,7 @@ def _check_sources(spec: StudySpec) -> list[Problem]:
     if spec.data.source is not None:
         problems = [Problem(f"tasks[{i}].source", "data.source already gives every task its data; remove tasks[].source, or remove data.source and give every task its own source") for i in own]
         problems += [Problem(f"tasks[{i}].text_column", "a task's own text_column goes with its own source; remove it (data.text_column applies)") for i, t in enumerate(spec.tasks) if t.text_column is not None]
-        if "sampling" in spec.data.model_fields_set:
+        if spec.data.sampling is not None:
             problems.append(Problem("data.sampling", "chooses between the tasks' own datasets, but data.source gives one dataset to all tasks; remove data.sampling"))
         problems += [Problem(f"candidates[{i}].sampling", "chooses between the tasks' own datasets, but data.source gives one dataset to all tasks; remove it") for i, c in enumerate(spec.candidates) if c.sampling is not None]
         return problems
@@ -90,7 +90,7 @@ def _check_sources(spec: StudySpec) -> list[Problem]:
         return [Problem(f"tasks[{i}].source", "has no source, and data.source is not set; give every task its own source, or set data.source for all of them") for i in lacking]
     problems = []
     for i, candidate in enumerate(spec.candidates):
-        policy = (candidate.sampling or spec.data.sampling).policy
+        policy = spec.sampling_of(candidate.label).policy
         if not WEIGHTINGS[candidate.weighting].partial_steps and policy != "all":
             fine = ", ".join(sorted(n for n, c in WEIGHTINGS.items() if c.partial_steps))
             problems.append(Problem(

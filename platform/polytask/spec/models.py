@@ -131,7 +131,7 @@ class DataSpec(_Model):
     numeric_columns: list[str] = []
     split: SplitSpec = SplitSpec()
     max_examples: ExampleLimits = ExampleLimits()  # per dataset
-    sampling: SamplingSpec = SamplingSpec()  # with one dataset per task
+    sampling: SamplingSpec | None = None  # with one dataset per task; None: proportional
 
 
 def _registered(kind: str, registry: dict) -> AfterValidator:
@@ -407,7 +407,7 @@ class StudySpec(_Model):
         return self.candidate(label).sharing or self.sharing
 
     def sampling_of(self, label: str) -> SamplingSpec:
-        return self.candidate(label).sampling or self.data.sampling
+        return self.candidate(label).sampling or self.data.sampling or SamplingSpec()
 
     @property
     def distills(self) -> bool:

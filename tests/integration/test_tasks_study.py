@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from polytask.data.sampling import whole_counts, shares
+from polytask.data.sampling import shares, whole_counts
 from polytask.spec import parse_spec
 from polytask.study import run_study
 from tests.unit.test_task_data import all_types_study, per_task_study

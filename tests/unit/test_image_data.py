@@ -88,3 +88,11 @@ def test_token_tasks_need_a_text_encoder(tmp_path):
     raw["tasks"][0] = {"name": "vertical", "label_column": "vertical", "type": "token_classification"}
     with pytest.raises(StudyError, match=r"tasks\[0\].type: token_classification tags the words of a text, but encoder kind 'cnn' reads no text"):
         parse_spec(raw)
+
+
+def test_hierarchical_depth_zero_needs_mean_pooling_on_a_vit(tmp_path):
+    vit = {"kind": "vit", "patch_size": 4, "pooling": "cls"}
+    with pytest.raises(StudyError, match=r"sharing.params.depths: depth 0 reads the stem's output, and with pooling cls a vit's stem output there is the \[CLS\] embedding alone"):
+        parse_spec(image_study(tmp_path, vit, sharing={"name": "hierarchical", "params": {"depths": {"vertical": 0, "horizontal": 2}}}))
+    parse_spec(image_study(tmp_path, {**vit, "pooling": "mean"}, sharing={"name": "hierarchical", "params": {"depths": [0, 2]}}))
+    parse_spec(image_study(tmp_path, vit, sharing={"name": "hierarchical", "params": {"depths": [1, 2]}}))

@@ -120,7 +120,7 @@ def check_labels(task: TaskSpec, index: int, classes: list[str], split: str, col
         rows = tag_lists(column)
         not_list = np.array([r is not None and not isinstance(r, list) for r in rows])
         if not_list.any():
-            return first(not_list, f"{{value!r}} is not a list of tags ({{count}} such rows); token_classification reads one tag per word, e.g. [\"B-PER\", \"I-PER\", \"O\"] (JSON or Parquet lists)")
+            return first(not_list, "{value!r} is not a list of tags ({count} such rows); token_classification reads one tag per word, e.g. [\"B-PER\", \"I-PER\", \"O\"] (JSON or Parquet lists)")
         if split == "train" and not task.classes:
             try:
                 check_bio(classes)

@@ -14,7 +14,7 @@ from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, type_name
 from polytask.tasks import TASK_TYPES
 
-from .models import TEXT_ENCODERS, CandidateSpec, CnnEncoderSpec, RandomEncoder, SharingSpec, StudySpec, TabularEncoderSpec
+from .models import TEXT_ENCODERS, CandidateSpec, CnnEncoderSpec, RandomEncoder, SharingSpec, StudySpec, TabularEncoderSpec, VitEncoderSpec
 
 
 def check_spec(spec: StudySpec) -> list[Problem]:
@@ -200,9 +200,12 @@ def _check_pairing(candidate: CandidateSpec, sharing: SharingSpec, path: str, en
     """A gradient aggregator combines the tasks' gradients on shared parameters; an architecture
     with none leaves it nothing to combine. LoRA adapts linear layers, which a CNN's stages
     are not."""
+    where = f"{path}.sharing" if candidate.sharing is not None else "sharing"
     if sharing.name == "lora" and isinstance(encoder, CnnEncoderSpec):
-        where = f"{path}.sharing" if candidate.sharing is not None else "sharing"
         return [Problem(f"{where}.name", "lora adds adapters to the linear layers of the encoder's stages, and a cnn encoder's stages are convolutions; use encoder kind vit, or another sharing")]
+    depths = sharing.params.get("depths") or []
+    if sharing.name == "hierarchical" and isinstance(encoder, VitEncoderSpec) and encoder.pooling == "cls" and 0 in (depths.values() if isinstance(depths, dict) else depths):
+        return [Problem(f"{where}.params.depths", "depth 0 reads the stem's output, and with pooling cls a vit's stem output there is the [CLS] embedding alone, the same for every image; use depths of 1 or more, or encoder.pooling: mean")]
     weighting = WEIGHTINGS[candidate.weighting]
     if issubclass(weighting, GradientAggregator) and not SHARINGS[sharing.name].shares_parameters:
         loss_based = ", ".join(sorted(n for n, c in WEIGHTINGS.items() if not issubclass(c, GradientAggregator))[:4])

@@ -239,3 +239,15 @@ def test_a_resolved_spec_reads_back_as_itself(tmp_path):
     for raw in (per_task_study(tmp_path, {"policy": "annealed"}), all_types_study(tmp_path)):
         spec = parse_spec(raw)
         assert parse_spec(yaml.safe_load(spec.to_yaml())) == spec
+
+
+def test_every_builtin_name_the_spec_accepts_has_a_loader():
+    import importlib
+    from typing import get_args
+
+    from polytask.data.sources import BUILTINS
+    from polytask.spec import BuiltinSource
+
+    assert set(get_args(BuiltinSource.model_fields["name"].annotation)) == set(BUILTINS)
+    for module in BUILTINS.values():
+        assert callable(importlib.import_module(f"polytask.data.{module}").load)

@@ -59,9 +59,9 @@ class TaskType(ABC):
     default_metric: ClassVar[str]
     token_level: ClassVar[bool] = False  # labels [N, L] and outputs [B, L, C]: one label per token
 
-    @abstractmethod
     def output_size(self, task: TaskInfo) -> int:
-        """Width of the head's last layer."""
+        """Width of the head's last layer: one logit per class (or tag) unless a type says otherwise."""
+        return len(task.classes)
 
     def head(self, in_dim: int, task: TaskInfo, dropout: float = 0.1) -> nn.Module:
         """Dropout, then a linear layer; ``nn.Linear`` maps the last dimension, so the same head

@@ -67,9 +67,6 @@ class Classification(TaskType):
     }
     default_metric = "accuracy"
 
-    def output_size(self, task: TaskInfo) -> int:
-        return len(task.classes)
-
     def loss(self, outputs: Tensor, labels: Tensor, task: TaskInfo) -> Tensor:
         """Mean cross-entropy over labelled rows; an exact 0 (still in the graph) if none."""
         present = self.present(labels)

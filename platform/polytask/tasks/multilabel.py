@@ -64,9 +64,6 @@ class Multilabel(TaskType):
     }
     default_metric = "micro_f1"
 
-    def output_size(self, task: TaskInfo) -> int:
-        return len(task.classes)
-
     def loss(self, outputs: Tensor, labels: Tensor, task: TaskInfo) -> Tensor:
         """Mean binary cross-entropy over the present entries; an exact 0 (in the graph) if none."""
         present = self.present(labels)

@@ -113,9 +113,6 @@ class TokenClassification(TaskType):
     }
     default_metric = "f1"
 
-    def output_size(self, task: TaskInfo) -> int:
-        return len(task.classes)
-
     def labelled_rows(self, labels: Tensor) -> Tensor:
         """Rows with at least one word: IGNORE marks sub-words and padding, not a missing label."""
         return self.present(labels).any(dim=1)

@@ -1,16 +1,14 @@
-"""The ``polytask`` command: run, validate, report, strategies, ui, fetch.
+"""The ``polytask`` command: run, submit, validate, report, strategies, ui, server, fetch.
 
 Exit codes: 0 done; 1 the study ran but no trial finished; 2 a problem found before anything
 started (bad spec, bad data, unreachable cluster) — the message names the field, value and fix.
+``submit``: 0 the job succeeded, 1 it failed or was stopped, 130 Ctrl-C (the job goes on).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -20,6 +18,7 @@ from rich.console import Console
 
 from polytask import __version__
 from polytask.errors import Problem, StudyError
+from polytask.server import mask_credentials, serve, server_env
 
 app = typer.Typer(
     name="polytask",
@@ -53,18 +52,41 @@ def run(
     spec: SpecArg,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default: the spec's `output`, else runs/<name>).")] = None,
     address: Annotated[Optional[str], typer.Option("--address", envvar="RAY_ADDRESS", help="Ray cluster to run on (default: a local Ray started for this study).")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Where Ray Tune keeps trial results and checkpoints: a folder all nodes share, or s3://bucket/prefix (sets execution.storage; default <output>/tune).")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server, e.g. http://127.0.0.1:5000 (sets tracking.uri; default a SQLite store in the output folder).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results already in the output folder (MLflow runs are kept).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the trials' own logs.")] = False,
 ) -> None:
     """Run a study: every candidate x seed as a Ray Tune trial, logged to MLflow, compared at the end."""
-    from polytask.spec import load_spec
+    from polytask.spec import load_spec, with_overrides
     from polytask.study import run_study
 
     try:
-        study = load_spec(spec)
+        study = with_overrides(load_spec(spec), storage=storage, tracking_uri=tracking_uri)
         result = run_study(study, output=output, address=address, overwrite=overwrite, console=console, verbose=verbose)
     except StudyError as exc:
         _fail(exc)
+    _exit_for(result)
+
+
+@app.command()
+def resume(
+    output: OutputArg,
+    address: Annotated[Optional[str], typer.Option("--address", envvar="RAY_ADDRESS", help="Ray cluster to run on (default: a local Ray started for this study).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the trials' own logs.")] = False,
+) -> None:
+    """Continue a study whose driver died: finished trials are kept, interrupted ones continue
+    from their last checkpoint, the Optuna search goes on, and every trial keeps one MLflow run."""
+    from polytask.study import resume_study
+
+    try:
+        result = resume_study(output, address=address, console=console, verbose=verbose)
+    except StudyError as exc:
+        _fail(exc)
+    _exit_for(result)
+
+
+def _exit_for(result) -> None:
     if result.comparison.best is None:
         errors.print("[red]no trial finished[/red]; see the failures above and in comparison.md")
         raise typer.Exit(1)
@@ -157,26 +179,50 @@ def ui(
     if not (output / "study.json").is_file():
         _fail(StudyError([_no_study(output)]))
     tracking = Tracking.load(output)
-    console.print(f"MLflow UI on http://{host}:{port} (store {tracking.uri}); Ctrl-C stops it")
+    console.print(f"MLflow UI on http://{host}:{port} (store {mask_credentials(tracking.uri)}); Ctrl-C stops it")
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.uri, "--host", host, "--port", str(port), "--workers", "1"]
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    # The UI runs in its own process group (mlflow starts a uvicorn child): stopping this command,
-    # by Ctrl-C or SIGTERM, stops the whole group instead of leaving the server behind.
-    server = subprocess.Popen(command, env=env, start_new_session=True)
-    stopping = []
+    raise typer.Exit(serve(command, server_env()))
 
-    def stop(*_: object) -> None:  # only signals the group: the main thread's wait() returns
-        stopping.append(True)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
+@app.command()
+def server(
+    host: Annotated[str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless other machines (a cluster's nodes) must reach it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the tracking server.")] = 5000,
+    backend_store_uri: Annotated[Optional[str], typer.Option("--backend-store-uri", help="Where runs are stored (default: $MLFLOW_BACKEND_STORE_URI, else sqlite:///runs/mlflow-server/mlflow.db); postgresql://... needs psycopg2.", show_default=False)] = None,
+    artifacts_destination: Annotated[Optional[str], typer.Option("--artifacts-destination", help="Where artifacts are stored (default: $MLFLOW_ARTIFACTS_DESTINATION, else runs/mlflow-server/artifacts); s3://... needs boto3.", show_default=False)] = None,
+) -> None:
+    """Start an MLflow tracking server that studies on a Ray cluster can log to (tracking.uri)."""
+    from polytask.server import resolve_stores, server_command
+
+    backend, artifacts = resolve_stores(backend_store_uri, artifacts_destination)
+    reachable = socket.gethostname() if host in ("0.0.0.0", "::") else host  # what clients should use
+    url = f"http://{reachable}:{port}"
+    console.print(
+        f"MLflow tracking server on http://{host}:{port} (store {mask_credentials(backend)}, artifacts {mask_credentials(artifacts)}); "
+        f"studies log to it with tracking.uri or --tracking-uri {url}; Ctrl-C stops it",
+        highlight=False, markup=False, soft_wrap=True,
+    )  # fmt: skip
+    raise typer.Exit(serve(server_command(host, port, backend, artifacts), server_env()))
+
+
+@app.command()
+def submit(
+    spec: SpecArg,
+    address: Annotated[Optional[str], typer.Option("--address", envvar=["RAY_API_SERVER_ADDRESS", "RAY_ADDRESS"], help="The Ray dashboard of the cluster, e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS, else $RAY_ADDRESS).", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder on the cluster's shared storage (a relative one is made absolute here).", show_default=False)] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="Passed to `polytask run --storage`.", show_default=False)] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", help="Passed to `polytask run --tracking-uri`: an MLflow server the cluster reaches (polytask server).", show_default=False)] = None,
+    working_dir: Annotated[Path, typer.Option("--working-dir", help="Folder shipped with the job; must hold the spec (and data it names by relative paths).")] = Path("."),
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Stream the job's logs until it ends (--no-wait: submit and return).")] = True,
+) -> None:
+    """Run a study on a Ray cluster as a Ray job: the spec is checked here, the working directory shipped, the logs streamed."""
+    from polytask.jobs import submit_study
+
     try:
-        code = server.wait()
-    except KeyboardInterrupt:
-        stop()
-        code = server.wait()
-    raise typer.Exit(0 if stopping else code)
+        code = submit_study(spec, address, output=output, storage=storage, tracking_uri=tracking_uri, working_dir=working_dir, wait=wait, console=console)
+    except StudyError as exc:
+        _fail(exc)
+    raise typer.Exit(code)
 
 
 @app.command()

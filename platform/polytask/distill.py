@@ -75,18 +75,23 @@ def run_teacher(config: dict[str, Any], contexts: dict[str, Any]) -> None:
     run_trial(config, contexts[config["candidate"]])
 
 
-def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, output: Path, console: Console) -> dict[str, str]:
+def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Console, resume: bool = False) -> dict[str, str]:
     """Train every task's teacher and attach their train-split predictions to ``data``.
-    Returns task -> outcome ("ok" or why the task has no teacher)."""
+    Returns task -> outcome ("ok" or why the task has no teacher). ``resume``: restore the
+    teachers' Tune run of a resumed study (finished teachers are not trained again)."""
     from ray import tune
 
     from polytask.progress import StudyProgress
-    from polytask.trial import CHECKPOINT_FILE, StudyContext
+    from polytask.trial import StudyContext
 
     tasks = spec.task_names
     contexts = {teacher_label(task): StudyContext(teacher_spec(spec, task), teacher_data(data, task), tracking) for task in tasks}
     trainable = tune.with_resources(tune.with_parameters(run_teacher, contexts=contexts), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
     shown = [f"val/{t.name}/{t.primary_metric}" for t in spec.tasks]
+    path = f"{tracking.tune_path}-teachers"
+    if resume and tune.Tuner.can_restore(path):
+        return _collect(tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True), data, tasks)
+    storage, name = path.rsplit("/", 1)
     tuner = tune.Tuner(
         trainable,
         param_space={
@@ -96,14 +101,20 @@ def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, outp
         },
         tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=spec.execution.max_concurrent_trials),
         run_config=tune.RunConfig(
-            name=f"{spec.name}-teachers",
-            storage_path=str(output / "tune"),
+            name=name,
+            storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=spec.execution.max_retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[StudyProgress(len(tasks), shown, spec.training.epochs, console)],
+            callbacks=[StudyProgress(len(tasks), shown, spec.training.epochs, console, tasks)],
             verbose=0,
         ),
     )
+    return _collect(tuner, data, tasks)
+
+
+def _collect(tuner, data: PreparedData, tasks: list[str]) -> dict[str, str]:
+    from polytask.trial import CHECKPOINT_FILE
+
     predictions: dict[str, torch.Tensor] = {}
     outcomes: dict[str, str] = {}
     task_of = {teacher_label(task): task for task in tasks}

@@ -11,12 +11,15 @@ import time
 from ray.tune import Callback
 from rich.console import Console
 
+from polytask.search import config_weights
 from polytask.train import run_name
 
 
 class StudyProgress(Callback):
-    def __init__(self, total: int, primary: list[str], epochs: int, console: Console) -> None:
+    def __init__(self, total: int, primary: list[str], epochs: int, console: Console, task_names: list[str]) -> None:
         self.total = total
+        self.task_names = task_names
+        self.names: dict[str, str] = {}  # Tune trial id -> run name
         self.primary = primary  # val/<task>/<metric> keys shown after each epoch
         self.epochs = epochs
         self.console = console
@@ -31,17 +34,23 @@ class StudyProgress(Callback):
         self.__dict__.update(state, console=Console())
 
     def _name(self, trial) -> str:
-        config = trial.config
-        return run_name(config.get("candidate"), config.get("seed"), config.get("search_index"))
+        """The trial's name when it first started: PBT later gives a trial a copy of another
+        member's config (its seed and index too), but it is still the same trial."""
+        if trial.trial_id not in self.names:
+            config = trial.config
+            self.names[trial.trial_id] = run_name(config.get("candidate"), config.get("seed"), config.get("search_index"))
+        return self.names[trial.trial_id]
 
     def _clock(self) -> str:
         elapsed = int(time.monotonic() - self.started)
         return f"[dim]{elapsed // 60:d}:{elapsed % 60:02d}[/dim] [{self.finished + self.failed}/{self.total}]"
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        weights = trial.config.get("weights")
+        weights = config_weights(trial.config, self.task_names)
         extra = f" weights {[round(w, 2) for w in weights]}" if weights else ""
-        self.console.print(f"{self._clock()} started  {self._name(trial)}{extra}")
+        # a trial starts again after a pause (PBT) or with another member's model and new weights
+        verb = "continued" if trial.trial_id in self.names else "started "
+        self.console.print(f"{self._clock()} {verb} {self._name(trial)}{extra}")
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if "epoch" not in result:
@@ -57,6 +66,8 @@ class StudyProgress(Callback):
         result = trial.last_result or {}
         if result.get("diverged"):
             self.console.print(f"{self._clock()} [yellow]diverged[/yellow] {self._name(trial)} at step {int(result.get('diverged_step', -1))}")
+        elif result.get("epoch", self.epochs) < self.epochs and not result.get("early_stopped"):
+            self.console.print(f"{self._clock()} [yellow]stopped[/yellow] {self._name(trial)} by the scheduler after epoch {int(result['epoch'])}")
         else:
             self.console.print(f"{self._clock()} [green]finished[/green] {self._name(trial)}")
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from polytask.spec import StudySpec
 from polytask.tasks import TASK_TYPES
-from polytask.tracking import Tracking, client, retrying
+from polytask.tracking import STOPPED, Tracking, client, retrying
 
 MANY_TASKS = 4  # beyond this, the table shows each task's primary metric only (all are in trials.csv)
 COST_COLUMNS = {  # column -> header
@@ -96,6 +96,14 @@ def collect_trials(tracking: Tracking) -> pd.DataFrame:
     return frame.sort_values(["candidate", "seed", "run_name"]).reset_index(drop=True) if len(frame) else frame
 
 
+def trained_to_the_end(trials: pd.DataFrame) -> pd.DataFrame:
+    """Finished trials, less those a scheduler (ASHA) stopped early: their metrics are of a
+    shorter training, so they would drag a candidate's mean down. They are listed apart."""
+    if not len(trials):
+        return trials
+    return trials[(trials["status"] == "FINISHED") & (trials["outcome"] != STOPPED)]
+
+
 def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
     """Main tasks first (their primary metrics are the headline), auxiliary tasks after them.
     Distillation teachers are listed apart from the candidates."""
@@ -110,12 +118,12 @@ def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
     columns.append("best/val/score")
     columns += [f"test/{t.name}/{t.primary_metric}" for t in ordered if len(trials) and f"test/{t.name}/{t.primary_metric}" in trials]
     columns += [c for c in COST_COLUMNS if len(trials) and c in trials]
-    completed = trials[(trials["status"] == "FINISHED")] if len(trials) else trials
+    completed = trained_to_the_end(trials)
     rows: list[Row] = []
     for candidate in spec.candidates:
         mine = trials[trials["candidate"] == candidate.label] if len(trials) else trials
         done = completed[completed["candidate"] == candidate.label] if len(completed) else completed
-        failed = len(mine) - len(done)
+        failed = int((mine["status"] != "FINISHED").sum()) if len(mine) else 0  # not those a scheduler stopped
         if candidate.search is None:
             row = Row(candidate.label, candidate.label, candidate.weighting, len(done), failed, sharing=spec.sharing_of(candidate.label).name)
             row.values = {c: [float(v) for v in done[c].dropna()] for c in columns if c in done}
@@ -124,8 +132,10 @@ def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
         front = pareto_front(done, primary, [t.resolved_direction for t in spec.main_tasks])
         for index in front:
             trial = done.loc[index]
-            weights = ", ".join(f"{trial.get(f'weight.{t}', math.nan):.2f}" for t in spec.task_names)
-            note = f"seed {trial['seed']}, Pareto-optimal of {len(done)}" + (f" ({failed} failed)" if failed else "")
+            # under PBT the weights evolved: show where they ended (the last weight/<task> point)
+            evolved = spec.execution.scheduler.kind == "pbt"
+            weights = ", ".join(f"{trial.get(f'weight/{t}' if evolved else f'weight.{t}', math.nan):.2f}" for t in spec.task_names)
+            note = f"seed {trial['seed']}, Pareto-optimal of {len(done)}" + (" (final PBT weights)" if evolved else "") + (f" ({failed} failed)" if failed else "")
             row = Row(f"{candidate.label} [{weights}]", candidate.label, candidate.weighting, 1, 0, sharing=spec.sharing_of(candidate.label).name, note=note)
             row.values = {c: [float(trial[c])] for c in columns if c in trial and not pd.isna(trial[c])}
             rows.append(row)
@@ -203,6 +213,9 @@ def to_markdown(comparison: Comparison, spec: StudySpec) -> str:
             task = next(t for t in spec.tasks if teacher["candidate"] == f"teacher-{t.name}")
             val, test = (teacher.get(f"{split}/{task.name}/{task.primary_metric}") for split in ("best/val", "test"))
             lines.append(f"| {teacher['run_name']} | {teacher['status']} | {task.primary_metric} {_number(val)} | {_number(test)} |")
+    stopped = comparison.trials[comparison.trials["outcome"] == STOPPED] if len(comparison.trials) else []
+    if len(stopped):
+        lines += ["", f"Stopped early by the scheduler ({spec.execution.scheduler.kind}), left out of the means: " + ", ".join(f"`{r.run_name}` (epoch {int(r.epoch)})" for r in stopped.itertuples())]
     failures = comparison.trials[comparison.trials["status"] != "FINISHED"] if len(comparison.trials) else []
     if len(failures):
         lines += ["", "## Trials that did not finish", ""]
@@ -253,7 +266,7 @@ def print_table(comparison: Comparison, spec: StudySpec, console) -> None:
 def plot_front(comparison: Comparison, spec: StudySpec, path: Path) -> Path | None:
     """Searched trials (grey), their Pareto front (line) and each fixed candidate's mean ± std,
     on each pair of tasks' primary metrics. None for a single-task study."""
-    done = comparison.trials[comparison.trials["status"] == "FINISHED"] if len(comparison.trials) else comparison.trials
+    done = trained_to_the_end(comparison.trials)
     tasks = spec.main_tasks
     if len(tasks) < 2 or not len(done):
         return None

@@ -1,21 +1,28 @@
-"""The study's Tune searcher: every candidate x seed, with Optuna choosing the task weights of
-each searched scalarization candidate.
+"""What each trial of a study trains: the plan of candidate x seed, and for a searched
+scalarization candidate the task weights Optuna proposes.
 
 One Tune run holds the whole study, so all trials share one scheduler, one pool of reused actors
-and one experiment folder (which ``Tuner.restore`` can resume). Fixed candidates come from a
-plan; for a searched candidate each trial asks Ray Tune's ``OptunaSearch`` for a point and tells
-it the result. The Optuna study is multi-objective, one objective per task (its primary
-validation metric at the selected epoch), so the searched candidate yields a Pareto front.
+and one experiment folder (which ``polytask resume`` restores). Fixed candidates come from the
+plan; for a searched candidate each trial asks Optuna for a point (ask/tell) and tells it the
+result. Each searched candidate has its own multi-objective Optuna study, one objective per main
+task (its primary validation metric at the selected epoch), so it yields a Pareto front. The
+Optuna studies live in memory (pickled with Tune's searcher state, so a resumed study continues
+them) or in an RDB (``optuna.storage``), where ``optuna-dashboard`` can watch them.
+
+A trial's config carries the raw sampled weights (``sampled``); :func:`config_weights` scales
+them. Population-based training mutates ``sampled`` between epochs (polytask.schedulers), so the
+raw values are the one source of a trial's weights.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 from dataclasses import dataclass
 from typing import Any
 
+import optuna
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
 from polytask.spec import SearchSpec, StudySpec
 
@@ -54,16 +61,76 @@ def normalised_weights(raw: dict[str, float], task_names: list[str]) -> list[flo
     return [len(values) * v / total for v in values]
 
 
+def config_weights(config: dict[str, Any], task_names: list[str]) -> list[float] | None:
+    """A trial's task weights, from the raw values in its config; None for other candidates."""
+    sampled = config.get("sampled")
+    return None if not sampled else normalised_weights(sampled, task_names)
+
+
+def optuna_study_name(study: str, candidate: str, parent_run_id: str) -> str:
+    """One Optuna study per searched candidate and study run: a rerun never mixes its trials
+    into an earlier run's search in a shared RDB."""
+    return f"{study}.{candidate}.{parent_run_id[:8]}"
+
+
+class WeightSearch:
+    """Optuna's ask/tell over the raw task weights of one searched candidate."""
+
+    def __init__(self, search: SearchSpec, name: str, task_names: list[str], metrics: list[str], directions: list[str], storage: str | None) -> None:
+        self.task_names, self.metrics = task_names, metrics
+        self.distributions = {t: optuna.distributions.FloatDistribution(search.low, search.high, log=True) for t in task_names}
+        self.study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            directions=directions,
+            sampler=optuna.samplers.TPESampler(seed=search.seed),
+            load_if_exists=True,  # a resumed study finds its own search again
+        )
+        self.pending: dict[str, int] = {}  # Tune trial id -> Optuna trial number
+
+    def ask(self, trial_id: str, seed: int) -> dict[str, float]:
+        trial = self.study.ask(self.distributions)
+        trial.set_user_attr("tune_trial_id", trial_id)
+        trial.set_user_attr("seed", seed)
+        self.pending[trial_id] = trial.number
+        return {t: float(trial.params[t]) for t in self.task_names}
+
+    def tell(self, trial_id: str, result: dict | None, error: bool, finished: bool) -> None:
+        """Complete when the trial trained to its end; pruned when a scheduler stopped it
+        (its values are of an unfinished model); failed on an error or a divergence."""
+        number = self.pending.pop(trial_id, None)
+        if number is None:
+            return
+        values = [(result or {}).get(m) for m in self.metrics]
+        usable = not error and all(v is not None and math.isfinite(v) for v in values) and not (result or {}).get("diverged")
+        if not usable:
+            self.study.tell(number, state=optuna.trial.TrialState.FAIL)
+        elif not finished:
+            self.study.tell(number, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self.study.tell(number, [float(v) for v in values])
+
+    def forget_abandoned(self) -> None:
+        """After a restore: trials asked after the searcher's last saved state were never run
+        by the restored Tune run; mark them failed instead of leaving them RUNNING."""
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        for trial in running:
+            if trial.number not in self.pending.values():
+                self.study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+
+
 class StudySearcher(Searcher):
-    def __init__(self, spec: StudySpec) -> None:
+    def __init__(self, spec: StudySpec, parent_run_id: str = "local") -> None:
         metrics, modes = objective_metrics(spec)
         super().__init__(metric=None, mode=None)
         self.task_names = spec.task_names
+        self.epochs = spec.training.epochs
         self.plan = plan_trials(spec)
         self.next_index = 0
         self.routes: dict[str, str] = {}  # trial id -> searched candidate it belongs to
-        self.optuna: dict[str, OptunaSearch] = {
-            c.label: _optuna_search(c.search, spec.task_names, metrics, modes)
+        directions = ["maximize" if m == "max" else "minimize" for m in modes]
+        self.searches: dict[str, WeightSearch] = {
+            c.label: WeightSearch(c.search, optuna_study_name(spec.name, c.label, parent_run_id), spec.task_names, metrics, directions, spec.optuna.storage)
             for c in spec.candidates
             if c.search is not None
         }
@@ -83,16 +150,15 @@ class StudySearcher(Searcher):
         config: dict[str, Any] = {"candidate": planned.candidate, "seed": planned.seed}
         if planned.search_index is not None:
             config["search_index"] = planned.search_index
-            raw = self.optuna[planned.candidate].suggest(trial_id)
+            config["sampled"] = self.searches[planned.candidate].ask(trial_id, planned.seed)
             self.routes[trial_id] = planned.candidate
-            config["weights"] = normalised_weights(raw, self.task_names)
-            config["sampled"] = {t: float(raw[t]) for t in self.task_names}
         return config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         candidate = self.routes.get(trial_id)
         if candidate is not None:
-            self.optuna[candidate].on_trial_complete(trial_id, result=result, error=error)
+            finished = result is not None and (result.get("epoch", 0) >= self.epochs or bool(result.get("early_stopped")))
+            self.searches[candidate].tell(trial_id, result, error, finished)
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -101,13 +167,5 @@ class StudySearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.__dict__.update(pickle.load(f))
-
-
-def _optuna_search(search: SearchSpec, task_names: list[str], metrics: list[str], modes: list[str]) -> OptunaSearch:
-    import optuna
-
-    space = {t: optuna.distributions.FloatDistribution(search.low, search.high, log=True) for t in task_names}
-    sampler = optuna.samplers.TPESampler(seed=search.seed)
-    if len(metrics) == 1:
-        return OptunaSearch(space=space, metric=metrics[0], mode=modes[0], sampler=sampler)
-    return OptunaSearch(space=space, metric=metrics, mode=modes, sampler=sampler)
+        for search in self.searches.values():
+            search.forget_abandoned()

@@ -1,12 +1,17 @@
 """Run a whole study: check everything, prepare the data once, run every trial through one Ray
 Tune run, then write and print the comparison.
 
-    spec --(checks, data)--> PreparedData --(ray.put)--> trials (Tune + StudySearcher)
-         --(MLflow runs)--> report.write_report -> comparison.md/.csv, front.png, terminal table
+    spec --(checks, data)--> PreparedData --(ray.put)--> trials (Tune + StudySearcher, or PBT)
+         --(MLflow runs, settled as Tune ended them)--> report.write_report
+         -> comparison.md/.csv, front.png, terminal table
+
+``resume_study`` picks a study up again from its output folder after the driver died.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass
@@ -19,8 +24,9 @@ from polytask import distill, frozen
 from polytask.data import PreparedData, check_frames, load_datasets, prepare_data, train_texts
 from polytask.encoders import load_tokenizer
 from polytask.errors import Problem, StudyError
-from polytask.spec import TEXT_ENCODERS, StudySpec
-from polytask.tracking import Tracking, start_study
+from polytask.search import plan_trials
+from polytask.spec import TEXT_ENCODERS, StudySpec, load_spec
+from polytask.tracking import STOPPED, Tracking, reopen, settle_runs, start_study
 
 if TYPE_CHECKING:
     from polytask.report import Comparison
@@ -68,93 +74,184 @@ def make_output(output: Path, overwrite: bool) -> None:
 
 
 def run_study(spec: StudySpec, output: Path | None = None, address: str | None = None, overwrite: bool = False, console: Console | None = None, verbose: bool = False) -> StudyResult:
-    import ray
-
-    from polytask.report import print_table, write_report
-
     console = console or Console()
     _quiet_libraries()
     output = (output or spec.output_dir()).resolve()
     check_output(output, overwrite)
-    started_ray = not ray.is_initialized()
-    if started_ray:
+    with _ray(address, verbose):
+        _check_resources(spec)
+        data = _prepare(spec, console)
+        make_output(output, overwrite)
+        tracking = start_study(spec, output)
+        tracking = dataclasses.replace(tracking, tune_path=_join(spec.execution.storage or str(output / "tune"), f"{spec.name}-{tracking.parent_run_id[:8]}"))
+        tracking.save(output)
+        (output / "spec.yaml").write_text(spec.to_yaml())
+        _teachers(spec, data, tracking, console, resume=False)
+        tuner, total = _tuner(spec, data, tracking, console)
+        return _fit(tuner, total, spec, tracking, output, console)
+
+
+def resume_study(output: Path, address: str | None = None, console: Console | None = None, verbose: bool = False) -> StudyResult:
+    """Continue a study whose driver died: Tune restores its experiment (finished trials stay
+    finished, interrupted ones continue from their last checkpoint, the searcher keeps its Optuna
+    state), trials reopen their own MLflow runs, and the parent run is ended once more."""
+    from ray import tune
+
+    console = console or Console()
+    _quiet_libraries()
+    output = output.resolve()
+    if not (output / "study.json").is_file():
+        raise StudyError([Problem("OUTPUT", f"{output} holds no study (no study.json); give the folder `polytask run` wrote to")])
+    spec, tracking = load_spec(output / "spec.yaml"), Tracking.load(output)
+    if not tracking.tune_path or not tune.Tuner.can_restore(tracking.tune_path):
+        raise StudyError([Problem("OUTPUT", f"no Ray Tune experiment to resume at {tracking.tune_path or output / 'tune'}; run the study again with `polytask run --overwrite`")])
+    with _ray(address, verbose):
+        _check_resources(spec)
+        data = _prepare(spec, console)
+        reopen(tracking)
+        _teachers(spec, data, tracking, console, resume=True)
+        trainable, scheduler_kind = _trainable(spec, data, tracking), spec.execution.scheduler.kind
+        # Errored trials stay as they ended (recorded FAILED with their reason); unfinished ones go on.
+        tuner = tune.Tuner.restore(tracking.tune_path, trainable=trainable, resume_unfinished=True, resume_errored=False)
+        total = spec.candidates[0].search.trials if scheduler_kind == "pbt" else len(plan_trials(spec))
+        console.print(f"Resuming study '{spec.name}' from {tracking.tune_path}")
+        return _fit(tuner, total, spec, tracking, output, console)
+
+
+@contextlib.contextmanager
+def _ray(address: str | None, verbose: bool):
+    """A local Ray started for this study (address None), or the cluster at ``address``;
+    left as found when Ray was already initialised (tests, notebooks)."""
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
         try:
             # "local": a new Ray for this study, never whatever cluster /tmp/ray last recorded
             ray.init(address=address or "local", include_dashboard=False, log_to_driver=verbose, logging_level="WARNING")
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise StudyError([Problem("--address", f"cannot connect to Ray at {address!r}: {exc}")]) from None
     try:
-        _check_resources(spec, ray.cluster_resources())
-        with console.status("Preparing data (load, check, tokenise)..."):
-            data = prepare(spec)
-        make_output(output, overwrite)
-        sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits.items())
-        console.print(f"Data: {sizes} rows; tasks {', '.join(_describe(t) for t in data.tasks)}")
-        if frozen.applies(spec):
-            with console.status("Computing the frozen encoder layers once..."):
-                console.print(frozen.precompute(spec, data))
-
-        tracking = start_study(spec, output)
-        tracking.save(output)
-        (output / "spec.yaml").write_text(spec.to_yaml())
-        if spec.distills:
-            console.print(f"Distillation: training {len(spec.tasks)} single-task teacher(s) first")
-            for task, outcome in distill.train_teachers(spec, data, tracking, output, console).items():
-                console.print(f"  teacher {task}: {outcome}")
-        tuner, total = _tuner(spec, data, tracking, output, console)
-        console.print(f"Study '{spec.name}': {total} trials; MLflow {tracking.uri} (run {tracking.parent_run_id[:8]}); output {output}")
-        try:
-            tuner.fit()
-            comparison = write_report(spec, tracking, output)
-        except BaseException as exc:
-            _end_parent(tracking, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-            raise
-        statuses = comparison.trials["status"].tolist() if len(comparison.trials) else []
-        finished, failed = statuses.count("FINISHED"), statuses.count("FAILED")
-        # KILLED: the study was interrupted before every planned trial ended
-        status = "KILLED" if finished + failed < total else "FINISHED" if finished else "FAILED"
-        _end_parent(tracking, status, finished=finished, failed=failed, total=total)
-        print_table(comparison, spec, console)
-        console.print(f"Report: {output / 'comparison.md'}   MLflow UI: polytask ui {output}")
-        return StudyResult(output, tracking, comparison)
+        yield
     finally:
-        if started_ray:
+        if started:
             ray.shutdown()
 
 
-def _tuner(spec: StudySpec, data: PreparedData, tracking: Tracking, output: Path, console: Console):
-    """One Tune run for the whole study: every planned trial, actors reused, one checkpoint kept
-    per trial, failed trials retried from it. Returns the Tuner and the number of trials."""
+def _prepare(spec: StudySpec, console: Console) -> PreparedData:
+    with console.status("Preparing data (load, check, tokenise)..."):
+        data = prepare(spec)
+    sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits.items())
+    console.print(f"Data: {sizes} rows; tasks {', '.join(_describe(t) for t in data.tasks)}")
+    if frozen.applies(spec):
+        with console.status("Computing the frozen encoder layers once..."):
+            console.print(frozen.precompute(spec, data))
+    return data
+
+
+def _teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Console, resume: bool) -> None:
+    if spec.distills:
+        console.print(f"Distillation: {'resuming' if resume else 'training'} {len(spec.tasks)} single-task teacher(s) first")
+        for task, outcome in distill.train_teachers(spec, data, tracking, console, resume).items():
+            console.print(f"  teacher {task}: {outcome}")
+
+
+def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, console: Console) -> StudyResult:
+    """Run the trials, settle their MLflow runs, write the report, end the parent run."""
+    from polytask.report import print_table, write_report
+
+    scheduler = spec.execution.scheduler.kind
+    console.print(f"Study '{spec.name}': {total} trials ({scheduler}); MLflow {tracking.uri} (run {tracking.parent_run_id[:8]}); output {output}")
+    try:
+        results = tuner.fit()
+        settle_runs(tracking, _outcomes(results, spec.training.epochs))
+        comparison = write_report(spec, tracking, output)
+    except BaseException as exc:
+        _end_parent(tracking, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    statuses = comparison.trials["status"].tolist() if len(comparison.trials) else []
+    finished, failed = statuses.count("FINISHED"), statuses.count("FAILED")
+    # KILLED: the study was interrupted before every planned trial ended
+    status = "KILLED" if finished + failed < total else "FINISHED" if finished else "FAILED"
+    _end_parent(tracking, status, finished=finished, failed=failed, total=total)
+    print_table(comparison, spec, console)
+    console.print(f"Report: {output / 'comparison.md'}   MLflow UI: polytask ui {output}")
+    return StudyResult(output, tracking, comparison)
+
+
+def _outcomes(results, epochs: int) -> dict[str, tuple[str, str]]:
+    """Tune trial id -> (MLflow status, outcome) as each trial ended in Tune."""
+    outcomes = {}
+    for result in results:
+        metrics = result.metrics or {}
+        if "trial_id" not in metrics:
+            continue  # never reported: its run (if any) is settled as lost
+        if result.error is not None:
+            outcomes[metrics["trial_id"]] = ("FAILED", "error")
+        elif metrics.get("diverged"):
+            outcomes[metrics["trial_id"]] = ("FAILED", "diverged")
+        elif metrics.get("epoch", 0) < epochs and not metrics.get("early_stopped"):
+            outcomes[metrics["trial_id"]] = ("FINISHED", STOPPED)
+        else:
+            outcomes[metrics["trial_id"]] = ("FINISHED", "completed")
+    return outcomes
+
+
+def _trainable(spec: StudySpec, data: PreparedData, tracking: Tracking):
     from ray import tune
 
-    from polytask.progress import StudyProgress
-    from polytask.search import StudySearcher, objective_metrics
     from polytask.trial import StudyContext, run_trial
 
-    searcher = StudySearcher(spec)
-    shown = [metric.removeprefix("best/") for metric in objective_metrics(spec)[0]]
-    trainable = tune.with_resources(
+    return tune.with_resources(
         tune.with_parameters(run_trial, context=StudyContext(spec, data, tracking)),  # one copy in the object store
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
+
+
+def _tuner(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Console):
+    """One Tune run for the whole study: every planned trial, actors reused, checkpoints kept
+    per trial, failed trials retried from them. Returns the Tuner and the number of trials."""
+    from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from polytask.progress import StudyProgress
+    from polytask.schedulers import make_scheduler, pbt_param_space
+    from polytask.search import StudySearcher, objective_metrics
+
+    shown = [metric.removeprefix("best/") for metric in objective_metrics(spec)[0]]
+    if spec.execution.scheduler.kind == "pbt":  # PBT replaces the searcher (Tune allows no search algorithm with it)
+        search = spec.candidates[0].search
+        param_space, total, num_samples = pbt_param_space(spec), search.trials, 1
+        search_alg = BasicVariantGenerator(random_state=search.seed)
+        keep = 4  # PBT copies other members' checkpoints: keep a few, not only the latest
+    else:
+        searcher = StudySearcher(spec, tracking.parent_run_id)
+        param_space, total, num_samples, search_alg, keep = None, searcher.total, searcher.total, searcher, 1
+    storage, name = tracking.tune_path.rsplit("/", 1)
     tuner = tune.Tuner(
-        trainable,
+        _trainable(spec, data, tracking),
+        param_space=param_space,
         tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            num_samples=searcher.total,
+            search_alg=search_alg,
+            scheduler=make_scheduler(spec),
+            num_samples=num_samples,
             reuse_actors=True,
             max_concurrent_trials=spec.execution.max_concurrent_trials,
         ),
         run_config=tune.RunConfig(
-            name=spec.name,
-            storage_path=str(output / "tune"),
+            name=name,
+            storage_path=storage,
             failure_config=tune.FailureConfig(max_failures=spec.execution.max_retries),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[StudyProgress(searcher.total, shown, spec.training.epochs, console)],
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
+            callbacks=[StudyProgress(total, shown, spec.training.epochs, console, spec.task_names)],
             verbose=0,
         ),
     )
-    return tuner, searcher.total
+    return tuner, total
+
+
+def _join(storage: str, name: str) -> str:
+    return f"{storage.rstrip('/')}/{name}"
 
 
 def _describe(task) -> str:
@@ -179,9 +276,14 @@ def _quiet_libraries() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     transformers.utils.logging.disable_progress_bar()
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    # PBT: a trial continuing another member's checkpoint has no result.json of its own to fetch
+    logging.getLogger("ray.tune.logger.logger").setLevel(logging.ERROR)
 
 
-def _check_resources(spec: StudySpec, cluster: dict[str, float]) -> None:
+def _check_resources(spec: StudySpec) -> None:
+    import ray
+
+    cluster = ray.cluster_resources()
     problems = []
     cpus, gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
     if spec.resources.cpu > cpus:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from polytask.spec import StudySpec
 
 T = TypeVar("T")
+STOPPED = "stopped_by_scheduler"  # outcome of a trial ASHA ended early (its run is FINISHED)
 PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
 METRIC_BATCH = 1000  # and of metrics
 
@@ -32,6 +33,7 @@ class Tracking:
     experiment_id: str
     parent_run_id: str
     study: str
+    tune_path: str = ""  # Ray Tune's experiment folder or URI (what `polytask resume` restores)
 
     def save(self, output: Path) -> None:
         (output / "study.json").write_text(json.dumps(asdict(self), indent=2))
@@ -89,6 +91,11 @@ def start_study(spec: StudySpec, output: Path) -> Tracking:
     return Tracking(uri=uri, experiment_id=experiment_id, parent_run_id=run.info.run_id, study=spec.name)
 
 
+def reopen(tracking: Tracking) -> None:
+    """The parent run of a study being resumed is running again."""
+    retrying(lambda: client(tracking.uri).update_run(tracking.parent_run_id, status="RUNNING"))
+
+
 def log_params(mlflow, run_id: str, params: dict[str, Any]) -> None:
     from mlflow.entities import Param
 
@@ -98,12 +105,21 @@ def log_params(mlflow, run_id: str, params: dict[str, Any]) -> None:
 
 
 class TrialRun:
-    """The nested MLflow run of one Tune trial. Metrics are buffered and sent in batches."""
+    """The nested MLflow run of one Tune trial. Metrics are buffered and sent in batches.
 
-    def __init__(self, tracking: Tracking, run_id: str) -> None:
+    ``logged_epoch`` / ``logged_step``: the last epoch and training step the run holds points of
+    (0 for a new run). ``completed``: for a run that already FINISHED as completed, its final
+    metrics; None otherwise.
+    """
+
+    def __init__(self, tracking: Tracking, run_id: str, logged: dict[str, float] | None = None, completed: bool = False) -> None:
         self.run_id = run_id
         self.mlflow = client(tracking.uri)
         self._buffer: list[Any] = []
+        logged = logged or {}
+        self.logged_epoch = int(logged.get("epoch", 0))
+        self.logged_step = int(logged.get("global_step", 0))
+        self.completed = {k: v for k, v in logged.items() if not k.startswith("step/")} if completed else None
 
     @classmethod
     def open(
@@ -120,10 +136,12 @@ class TrialRun:
             [tracking.experiment_id],
             filter_string=f"tags.`polytask.trial_id` = '{trial_id}' and tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'",
         ))
+        if found and found[0].info.status == "FINISHED" and found[0].data.tags.get("polytask.outcome") == "completed":
+            return cls(tracking, found[0].info.run_id, found[0].data.metrics, completed=True)
         if found and resuming:
             run_id = found[0].info.run_id
             retrying(lambda: mlflow.update_run(run_id, status="RUNNING"))
-            return cls(tracking, run_id)
+            return cls(tracking, run_id, found[0].data.metrics)
         for stale in found:
             retrying(lambda: mlflow.set_tag(stale.info.run_id, "polytask.outcome", "restarted"))
             retrying(lambda: mlflow.delete_run(stale.info.run_id))
@@ -144,10 +162,43 @@ class TrialRun:
             retrying(lambda: self.mlflow.log_batch(self.run_id, metrics=chunk))
             del self._buffer[:METRIC_BATCH]
 
-    def finish(self, status: str, **tags: str) -> None:
-        from mlflow.entities import RunTag
+    def set_tags(self, tags: dict[str, str]) -> None:
+        """Tags ``polytask.<key>``."""
+        set_tags(self.mlflow, self.run_id, tags)
 
+    def finish(self, status: str, **tags: str) -> None:
         self.flush()
-        if tags:
-            retrying(lambda: self.mlflow.log_batch(self.run_id, tags=[RunTag(f"polytask.{k}", str(v)[:5000]) for k, v in tags.items()]))
+        self.set_tags(tags)
         retrying(lambda: self.mlflow.set_terminated(self.run_id, status=status))
+
+
+def set_tags(mlflow, run_id: str, tags: dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+
+    if tags:
+        retrying(lambda: mlflow.log_batch(run_id, tags=[RunTag(f"polytask.{k}", str(v)[:5000]) for k, v in tags.items()]))
+
+
+def trial_runs(tracking: Tracking) -> list[Any]:
+    """The study's nested runs (trials and teachers), deleted ones left out."""
+    from mlflow.entities import ViewType
+
+    mlflow = client(tracking.uri)
+    return retrying(lambda: mlflow.search_runs(
+        [tracking.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'", run_view_type=ViewType.ACTIVE_ONLY, max_results=50000,
+    ))
+
+
+def settle_runs(tracking: Tracking, outcomes: dict[str, tuple[str, str]]) -> None:
+    """End every trial run the way its Tune trial ended: ``outcomes`` maps a Tune trial id to
+    (MLflow status, outcome tag). Runs a trial could not end itself (a scheduler stopped it
+    while it waited on Tune; its worker died for good) are ended here, so none stays RUNNING."""
+    mlflow = client(tracking.uri)
+    for run in trial_runs(tracking):
+        trial_id = run.data.tags.get("polytask.trial_id")
+        status, outcome = outcomes.get(trial_id, ("FAILED", "lost"))
+        current = (run.info.status, run.data.tags.get("polytask.outcome"))
+        if current == (status, outcome) or (run.info.status != "RUNNING" and trial_id not in outcomes):
+            continue
+        set_tags(mlflow, run.info.run_id, {"outcome": outcome})
+        retrying(lambda: mlflow.set_terminated(run.info.run_id, status=status))

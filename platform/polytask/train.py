@@ -174,6 +174,8 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             "cost/peak_mem_mb": peak_memory_mb(device),
             **parameter_counts,
         }
+        if last and epoch + 1 < settings.epochs:
+            metrics["early_stopped"] = 1.0  # by patience: a finished trial, not a cut-short one
         if last:  # the selected epoch's model answers for the trial from here on
             model.load_state_dict(best_model, strict=False)
         if last and settings.evaluate_test and "test" in data.splits:

@@ -1,13 +1,19 @@
 """The Ray Tune trainable: one trial = one candidate x seed, trained by polytask.train.
 
 It connects the training loop to Tune (``tune.report`` with a checkpoint each epoch, resume from
-``tune.get_checkpoint()`` when Tune retries a failed trial) and to MLflow (the trial's nested
-run). A diverged trial (NaN/inf loss) ends normally with ``diverged = 1`` so Tune does not retry
-it; any other error is recorded on the run and re-raised for Tune's retry policy.
+``tune.get_checkpoint()`` when Tune retries a failed trial, restores a study, or PBT makes this
+trial continue another one's model) and to MLflow (the trial's nested run). A diverged trial
+(NaN/inf loss) ends normally with ``diverged = 1`` so Tune does not retry it; any other error is
+recorded on the run and re-raised for Tune's retry policy.
+
+Nothing is done twice: a trial whose MLflow run already FINISHED as completed (the driver died
+before Tune recorded it) reports the recorded metrics instead of training again, and a trial
+continued from a checkpoint skips the MLflow points its run already holds.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 import traceback
 from dataclasses import dataclass
@@ -18,6 +24,8 @@ import torch
 from ray import tune
 
 from polytask.data import PreparedData
+from polytask.schedulers import SCORE
+from polytask.search import config_weights
 from polytask.spec import StudySpec
 from polytask.strategies.weighting import get_weighting_class
 from polytask.tracking import Tracking, TrialRun
@@ -36,41 +44,58 @@ class StudyContext:
 
 
 class TuneReporter:
-    def __init__(self, run: TrialRun) -> None:
+    """Training's reports to MLflow and Tune. Points at or before the run's ``logged_epoch`` /
+    ``logged_step`` are in MLflow already (an earlier attempt logged them after its last
+    checkpoint) and go to Tune only."""
+
+    def __init__(self, run: TrialRun, trial_id: str) -> None:
         self.run = run
+        self.trial_id = trial_id
 
     def step(self, step: int, metrics: dict[str, float]) -> None:
-        self.run.log({f"step/{k}": v for k, v in metrics.items()}, step)
+        if step > self.run.logged_step:
+            self.run.log({f"step/{k}": v for k, v in metrics.items()}, step)
 
     def epoch(self, epoch: int, metrics: dict[str, float], state: dict[str, Any] | None) -> None:
-        self.run.log(metrics, epoch)
-        self.run.flush()  # before tune.report: a trial Tune stops after this report has logged it
+        if epoch > self.run.logged_epoch:
+            self.run.log(metrics, epoch)
+            self.run.flush()  # before tune.report: a trial Tune stops after this report has logged it
         if state is None:
             tune.report(metrics)
             return
         with tempfile.TemporaryDirectory() as folder:
-            torch.save(state, Path(folder) / CHECKPOINT_FILE)
+            torch.save({**state, "trial_id": self.trial_id}, Path(folder) / CHECKPOINT_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     spec = context.spec
-    plan = TrialPlan(spec, config["candidate"], int(config["seed"]), config.get("weights"), config.get("search_index"), teacher=bool(config.get("teacher")))
+    weights = config_weights(config, spec.task_names)
+    plan = TrialPlan(spec, config["candidate"], int(config["seed"]), weights, config.get("search_index"), teacher=bool(config.get("teacher")))
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
+    trial_id = tune.get_context().get_trial_id()
     state = _load_checkpoint()
     run = TrialRun.open(
         context.tracking,
-        trial_id=tune.get_context().get_trial_id(),
+        trial_id=trial_id,
         run_name=plan.run_name,
         tags=_tags(spec, plan),
         params={**_params(spec, plan, config), **_target_scales(context.data)},
         resuming=state is not None,
     )
+    if run.completed is not None and not plan.teacher:
+        tune.report(run.completed)  # trained to the end by an earlier attempt: not again
+        return
+    run.set_tags(_placement())
+    if state is not None and state.get("trial_id", trial_id) != trial_id:  # PBT: continues another member's model
+        run.log({"pbt/copied": 1.0, **{f"pbt/weight/{t}": w for t, w in zip(spec.task_names, weights or [])}}, state["epoch"])
+        run.set_tags({"pbt.copied_from": state["trial_id"]})
     try:
-        train(plan, context.data, TuneReporter(run), state=state)
+        train(plan, context.data, TuneReporter(run, trial_id), state=state)
     except Diverged as exc:
         run.finish("FAILED", outcome="diverged", reason=str(exc))
-        tune.report({"diverged": 1.0, "diverged_step": exc.step})
+        # val/score: the metric a scheduler expects in every result (Tune checks)
+        tune.report({"diverged": 1.0, "diverged_step": exc.step, SCORE: -math.inf})
         return
     except Exception:
         run.finish("FAILED", outcome="error", reason=traceback.format_exc(limit=-8))
@@ -79,6 +104,15 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         run.finish("KILLED", outcome="stopped")
         raise
     run.finish("FINISHED", outcome="completed")
+
+
+def _placement() -> dict[str, str]:
+    """Where the trial runs: its Ray node and the GPUs Ray gave it (empty on CPU)."""
+    import ray
+
+    context = ray.get_runtime_context()
+    gpus = context.get_accelerator_ids().get("GPU", [])
+    return {"node": context.get_node_id(), "gpus": ",".join(map(str, gpus)), "device": "cuda" if torch.cuda.is_available() and gpus else "cpu"}
 
 
 def _load_checkpoint() -> dict[str, Any] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ray.tune.search import Searcher
 
-from polytask.search import StudySearcher, normalised_weights, plan_trials
+from polytask.search import StudySearcher, config_weights, normalised_weights, plan_trials
 from polytask.spec import parse_spec
 
 
@@ -34,21 +34,46 @@ def test_weights_are_scaled_to_sum_to_the_task_count():
     assert normalised_weights({"a": 2.0, "b": 2.0, "c": 2.0}, ["a", "b", "c"]) == [1.0, 1.0, 1.0]
 
 
+def final(sub: float, sent: float = 0.7, epoch: int = 2, **extra) -> dict:
+    """A trial's last result as Tune passes it to the searcher (the tiny study trains 2 epochs)."""
+    return {"best/val/subjectivity/accuracy": sub, "best/val/sentiment/accuracy": sent, "epoch": epoch, **extra}
+
+
 def test_searcher_suggests_the_plan_then_finishes_and_feeds_optuna(spec):
     searcher = StudySearcher(spec)
     configs = [searcher.suggest(f"t{i}") for i in range(7)]
     assert searcher.suggest("t7") == Searcher.FINISHED
     assert [c["candidate"] for c in configs] == ["equal", "pcgrad", "equal", "pcgrad", "tuned", "tuned", "tuned"]
     for config in configs[4:]:
-        assert sum(config["weights"]) == pytest.approx(2.0)
+        assert sum(config_weights(config, spec.task_names)) == pytest.approx(2.0)
         assert all(0.2 <= v <= 5.0 for v in config["sampled"].values())
-    assert "weights" not in configs[0]
+    assert config_weights(configs[0], spec.task_names) is None
     for i, trial_id in enumerate(["t4", "t5", "t6"]):
-        searcher.on_trial_complete(trial_id, {"best/val/subjectivity/accuracy": 0.9 + i / 100, "best/val/sentiment/accuracy": 0.7})
+        searcher.on_trial_complete(trial_id, final(0.9 + i / 100))
     searcher.on_trial_complete("t0", {"best/val/subjectivity/accuracy": 0.5})  # not routed to Optuna
-    study = searcher.optuna["tuned"]._ot_study
+    study = searcher.searches["tuned"].study
     assert [t.values for t in study.trials] == [[0.9, 0.7], [0.91, 0.7], [0.92, 0.7]]
+    assert [t.params == configs[4 + i]["sampled"] for i, t in enumerate(study.trials)] == [True] * 3
+    assert [t.user_attrs["tune_trial_id"] for t in study.trials] == ["t4", "t5", "t6"]
     assert study.directions[0].name == "MAXIMIZE" and len(study.directions) == 2
+
+
+def test_stopped_diverged_and_errored_trials_are_not_told_as_complete(spec):
+    import optuna
+
+    searcher = StudySearcher(spec)
+    for i in range(7):
+        searcher.suggest(f"t{i}")
+    searcher.on_trial_complete("t4", final(0.8, epoch=1))  # ASHA stopped it after epoch 1 of 2
+    searcher.on_trial_complete("t5", final(0.8, epoch=1, diverged=1.0))
+    searcher.on_trial_complete("t6", None, error=True)
+    states = [t.state for t in searcher.searches["tuned"].study.trials]
+    assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.FAIL]
+    searcher = StudySearcher(spec)
+    for i in range(5):
+        searcher.suggest(f"t{i}")
+    searcher.on_trial_complete("t4", final(0.8, epoch=1, early_stopped=1.0))  # patience: finished
+    assert searcher.searches["tuned"].study.trials[0].values == [0.8, 0.7]
 
 
 def test_searcher_state_survives_save_and_restore(spec, tmp_path):
@@ -60,3 +85,27 @@ def test_searcher_state_survives_save_and_restore(spec, tmp_path):
     restored.restore(str(tmp_path / "state.pkl"))
     assert restored.suggest("t5")["candidate"] == "tuned"
     assert restored.suggest("t6")["search_index"] == 3
+    restored.on_trial_complete("t4", final(0.9))  # asked before the save, told after the restore
+    assert restored.searches["tuned"].study.trials[0].values == [0.9, 0.7]
+
+
+def test_an_rdb_storage_holds_the_search_across_a_restore(make_study, tmp_path):
+    """optuna.storage: the search lives in SQLite (what optuna-dashboard reads). A trial asked
+    after the searcher's last saved state was never run by the restored Tune run: it is failed,
+    not left RUNNING."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = parse_spec(make_study(candidates=[{"name": "tuned", "weighting": "scalarization", "search": {"trials": 3}}], optuna={"storage": url}))
+    searcher = StudySearcher(spec, parent_run_id="abcdef123456")
+    searcher.suggest("t0")
+    searcher.on_trial_complete("t0", final(0.9))
+    searcher.save(str(tmp_path / "state.pkl"))
+    searcher.suggest("t1")  # asked, then the driver died before the next save
+    restored = StudySearcher(spec, parent_run_id="abcdef123456")
+    restored.restore(str(tmp_path / "state.pkl"))
+    study = optuna.load_study(study_name="tiny.tuned.abcdef12", storage=url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"]
+    assert study.trials[0].values == [0.9, 0.7]
+    assert restored.suggest("t1b")["search_index"] == 2
+    assert len(optuna.load_study(study_name="tiny.tuned.abcdef12", storage=url).trials) == 3

@@ -53,6 +53,16 @@ def load_spec(path: str | Path) -> StudySpec:
     return parse_spec(raw, source=str(path), base_dir=path.parent)
 
 
+def with_overrides(spec: StudySpec, storage: str | None = None, tracking_uri: str | None = None) -> StudySpec:
+    """The spec with command-line settings in place (``--storage``, ``--tracking-uri``), so the
+    resolved spec a study saves says where its results went."""
+    if storage is not None:
+        spec = spec.model_copy(update={"execution": spec.execution.model_copy(update={"storage": storage})})
+    if tracking_uri is not None:
+        spec = spec.model_copy(update={"tracking": spec.tracking.model_copy(update={"uri": tracking_uri})})
+    return spec
+
+
 def parse_spec(raw: Any, source: str | None = None, base_dir: Path | None = None) -> StudySpec:
     if not isinstance(raw, dict):
         raise StudyError([Problem("", f"a study spec is a mapping of fields, got {type(raw).__name__}")], source)
@@ -103,6 +113,7 @@ __all__ = [
     "check_spec",
     "describe_source",
     "load_spec",
+    "with_overrides",
     "parse_spec",
     "sharing_kwargs",
     "weighting_kwargs",

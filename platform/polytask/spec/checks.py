@@ -41,7 +41,45 @@ def check_spec(spec: StudySpec) -> list[Problem]:
             problems.append(Problem("encoder.trainable_layers", f"{enc.trainable_layers} is more than the encoder's {enc.layers} layers"))
     problems += _check_feature_columns(spec)
     problems += _check_sources(spec)
+    problems += _check_scheduler(spec)
+    problems += _check_optuna(spec)
     return problems
+
+
+RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
+
+
+def _check_scheduler(spec: StudySpec) -> list[Problem]:
+    scheduler, epochs = spec.execution.scheduler, spec.training.epochs
+    if scheduler.kind == "asha" and scheduler.grace_period >= epochs:
+        return [Problem("execution.scheduler.grace_period", f"{scheduler.grace_period} leaves ASHA nothing to stop with training.epochs {epochs}; set it below the number of epochs")]
+    if scheduler.kind != "pbt":
+        return []
+    problems = []
+    searched = [c for c in spec.candidates if c.weighting == "scalarization" and c.search is not None]
+    if len(spec.candidates) != 1 or not searched:
+        labels = ", ".join(c.label for c in spec.candidates)
+        problems.append(Problem("execution.scheduler.kind", f"pbt evolves the task weights of one population, so the study needs exactly one candidate, `weighting: scalarization` with `search: {{trials: N}}` (N members); found: {labels}. Compare other candidates in a study of their own"))
+    elif searched[0].search.trials < 2:
+        problems.append(Problem("candidates[0].search.trials", f"{searched[0].search.trials} is not a population; pbt needs at least 2 members (4 or more to exploit a quantile)"))
+    if scheduler.perturbation_interval >= epochs:
+        problems.append(Problem("execution.scheduler.perturbation_interval", f"{scheduler.perturbation_interval} epochs leaves no perturbation within training.epochs {epochs}; set it below the number of epochs"))
+    if spec.distills:
+        problems.append(Problem("execution.scheduler.kind", "pbt does not combine with distill (a member's weights change while its teacher's targets do not); drop one of them"))
+    return problems
+
+
+def _check_optuna(spec: StudySpec) -> list[Problem]:
+    storage = spec.optuna.storage
+    if storage is None:
+        return []
+    if storage.split(":", 1)[0].split("+", 1)[0] not in RDB_SCHEMES:
+        return [Problem("optuna.storage", f"{storage!r} is not an RDB URL; use e.g. sqlite:///optuna.db or postgresql://user@host/db, or leave it out to keep the search in memory")]
+    if spec.execution.scheduler.kind == "pbt":
+        return [Problem("optuna.storage", "is unused with execution.scheduler.kind pbt: the population's first weights are drawn at random and then evolved by PBT, not by Optuna; remove it")]
+    if not any(c.search is not None for c in spec.candidates):
+        return [Problem("optuna.storage", "is set but no candidate searches task weights (`search:`); remove it or add a searched scalarization candidate")]
+    return []
 
 
 def _check_task(spec: StudySpec, i: int) -> list[Problem]:

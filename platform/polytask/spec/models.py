@@ -359,13 +359,56 @@ class ResourcesSpec(_Model):
         return value
 
 
+class SchedulerSpec(_Model):
+    """When Ray Tune stops or changes trials, judged on ``val/score`` (the main tasks' primary
+    validation metrics, each oriented so higher is better, averaged) after each epoch.
+
+    - ``fifo``: every trial trains to the end.
+    - ``asha``: Asynchronous Successive Halving (Li et al., "A System for Massively Parallel
+      Hyperparameter Tuning", MLSys 2020). At epochs grace_period * reduction_factor^k a trial
+      goes on only if its val/score is in the top 1/reduction_factor of the trials that reached
+      that epoch; the rest stop (their MLflow runs end FINISHED, tagged ``polytask.outcome =
+      stopped_by_scheduler``; Optuna records them as pruned).
+    - ``pbt``: Population-Based Training (Jaderberg et al., "Population Based Training of Neural
+      Networks", 2017) over the task weights, so the weights become a schedule the population
+      explores (cf. Royer et al., "Scalarization for Multi-Task and Multi-Domain Learning at
+      Scale", NeurIPS 2023). The study's one candidate is a searched scalarization; its
+      ``search.trials`` are the population. Every ``perturbation_interval`` epochs a trial in the
+      bottom ``quantile_fraction`` copies the model of one in the top quantile and perturbs its
+      raw weights (x0.8 or x1.2, or a fresh draw with ``resample_probability``).
+    """
+
+    kind: Literal["fifo", "asha", "pbt"] = "fifo"
+    grace_period: int = Field(1, ge=1)  # asha: epochs every trial trains before it may be stopped
+    reduction_factor: float = Field(2.0, gt=1)  # asha
+    perturbation_interval: int = Field(1, ge=1)  # pbt: epochs between exploit/explore steps
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5)  # pbt
+    resample_probability: float = Field(0.25, ge=0, le=1)  # pbt
+
+
 class ExecutionSpec(_Model):
     max_concurrent_trials: int | None = Field(None, ge=1)  # None: as many as resources allow
     max_retries: int = Field(1, ge=0)  # a failed trial is retried from its last checkpoint
+    scheduler: SchedulerSpec = SchedulerSpec()
+    # Where Ray Tune keeps the trials' results and checkpoints: a folder every node of the
+    # cluster can read and write (a shared filesystem), or a URI such as s3://bucket/prefix
+    # (pyarrow filesystems; credentials from the environment). None: <output>/tune, which is
+    # enough on one machine. `polytask run --storage` sets it.
+    storage: str | None = None
+
+
+class OptunaSpec(_Model):
+    # Where Optuna keeps the task-weight search: None keeps it in memory (saved with Tune's
+    # experiment state, so `polytask resume` continues it); an RDB URL (sqlite:///optuna.db,
+    # postgresql://user@host/db) lets `optuna-dashboard <URL>` watch the search live.
+    storage: str | None = None
 
 
 class TrackingSpec(_Model):
-    uri: str | None = None  # None: sqlite:///<output>/mlflow.db
+    # An MLflow tracking URI: http://host:5000 for a tracking server (`polytask server`), which
+    # a study on a cluster needs. None: sqlite:///<output>/mlflow.db. `polytask run
+    # --tracking-uri` (or MLFLOW_TRACKING_URI) sets it.
+    uri: str | None = None
     experiment: str | None = None  # None: the study name
 
 
@@ -383,6 +426,7 @@ class StudySpec(_Model):
     training: TrainingSpec = TrainingSpec()
     resources: ResourcesSpec = ResourcesSpec()
     execution: ExecutionSpec = ExecutionSpec()
+    optuna: OptunaSpec = OptunaSpec()
     tracking: TrackingSpec = TrackingSpec()
     output: str | None = None  # None: runs/<name>, relative to the working directory
 

@@ -188,7 +188,7 @@ def ui(
 def server(
     host: Annotated[str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless other machines (a cluster's nodes) must reach it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port of the tracking server.")] = 5000,
-    backend_store_uri: Annotated[Optional[str], typer.Option("--backend-store-uri", help="Where runs are stored (default: $MLFLOW_BACKEND_STORE_URI, else sqlite:///runs/mlflow-server/mlflow.db); postgresql://... needs psycopg2.", show_default=False)] = None,
+    backend_store_uri: Annotated[Optional[str], typer.Option("--backend-store-uri", help="Where runs are stored (default: $MLFLOW_BACKEND_STORE_URI, else sqlite:///runs/mlflow-server/mlflow.db); postgresql://... needs psycopg (or postgresql+psycopg2://... and psycopg2).", show_default=False)] = None,
     artifacts_destination: Annotated[Optional[str], typer.Option("--artifacts-destination", help="Where artifacts are stored (default: $MLFLOW_ARTIFACTS_DESTINATION, else runs/mlflow-server/artifacts); s3://... needs boto3.", show_default=False)] = None,
 ) -> None:
     """Start an MLflow tracking server that studies on a Ray cluster can log to (tracking.uri)."""

@@ -38,6 +38,7 @@ def make_scheduler(spec: StudySpec) -> TrialScheduler:
             perturbation_interval=settings.perturbation_interval,
             quantile_fraction=settings.quantile_fraction,
             resample_probability=settings.resample_probability,
+            synch=settings.synchronous,
             hyperparam_mutations={"sampled": {t: tune.loguniform(search.low, search.high) for t in spec.task_names}},
             require_attrs=False,  # a diverged trial's last report has no epoch
         )
@@ -53,6 +54,6 @@ def pbt_param_space(spec: StudySpec) -> dict[str, Any]:
     return {
         "candidate": candidate.label,
         "search_index": tune.grid_search(list(range(1, search.trials + 1))),
-        "seed": tune.sample_from(lambda s: seeds[(s.config.search_index - 1) % len(seeds)]),
+        "seed": tune.sample_from(lambda config: seeds[(config["search_index"] - 1) % len(seeds)]),
         "sampled": {t: tune.loguniform(search.low, search.high) for t in spec.task_names},
     }

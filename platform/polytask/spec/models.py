@@ -374,8 +374,10 @@ class SchedulerSpec(_Model):
       explores (cf. Royer et al., "Scalarization for Multi-Task and Multi-Domain Learning at
       Scale", NeurIPS 2023). The study's one candidate is a searched scalarization; its
       ``search.trials`` are the population. Every ``perturbation_interval`` epochs a trial in the
-      bottom ``quantile_fraction`` copies the model of one in the top quantile and perturbs its
-      raw weights (x0.8 or x1.2, or a fresh draw with ``resample_probability``).
+      bottom ``quantile_fraction`` copies the model (and optimizer state) of one in the top
+      quantile and perturbs its raw weights (x0.8 or x1.2, or a fresh draw with
+      ``resample_probability``). Each run logs ``pbt/copied`` at the epochs it did, and its
+      weights per step (``weight/<task>``): the schedule it followed.
     """
 
     kind: Literal["fifo", "asha", "pbt"] = "fifo"
@@ -384,6 +386,9 @@ class SchedulerSpec(_Model):
     perturbation_interval: int = Field(1, ge=1)  # pbt: epochs between exploit/explore steps
     quantile_fraction: float = Field(0.25, gt=0, le=0.5)  # pbt
     resample_probability: float = Field(0.25, ge=0, le=1)  # pbt
+    # pbt: every member waits at each perturbation step for the others, so the quantiles are of
+    # the whole population at the same epoch (false: members exploit whoever has reported so far)
+    synchronous: bool = True
 
 
 class ExecutionSpec(_Model):

@@ -1,6 +1,6 @@
 """The platform's overhead, and its scaling on a 2-node local Ray cluster, side by side in one run.
 
-    python benchmarks/distributed.py                  # full size: about 6-7 min on 2 idle cores
+    python benchmarks/distributed.py                  # full size: about 9-10 min on 2 idle cores
     python benchmarks/distributed.py --quick          # smoke run: about 3-4 min
     python benchmarks/distributed.py --parts overhead --trials 8 --steps 80
 
@@ -507,10 +507,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="+", choices=["overhead", "scaling"], default=["overhead", "scaling"], help="what to measure (default: both)")
     parser.add_argument("--trials", type=int, default=8, help="trials of the overhead studies (default 8)")
-    parser.add_argument("--steps", type=int, default=80, help="training steps per trial in the overhead studies (default 80, about 4-5 s a trial on one core)")
+    parser.add_argument("--steps", type=int, default=300, help="training steps per trial in the overhead studies (default 300, about 10 s a trial on one core)")
     parser.add_argument("--concurrency", type=int, default=2, help="trials at a time in the throughput study (default 2)")
-    parser.add_argument("--scaling-trials", type=int, default=8, help="trials of the scaling studies (default 8)")
-    parser.add_argument("--scaling-steps", type=int, default=200, help="training steps per trial in the scaling studies (default 200, about 10 s a trial on one core)")
+    parser.add_argument("--scaling-trials", type=int, default=12, help="trials of the scaling studies (default 12)")
+    parser.add_argument("--scaling-steps", type=int, default=400, help="training steps per trial in the scaling studies (default 400, about 13 s a trial on one core)")
     parser.add_argument("--repeats", type=int, default=1, help="scaling: run 1 node and 2 nodes this many times each, alternating (default 1)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 trials of 20 steps, 4 scaling trials of 30 steps")
     parser.add_argument("--output", type=Path, default=REPO / "runs" / "distributed-bench", help="where the studies write (replaced); results.json goes here too")

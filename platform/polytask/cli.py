@@ -1,4 +1,4 @@
-"""The ``polytask`` command: run, submit, validate, report, strategies, ui, server, fetch.
+"""The ``polytask`` command: run, resume, submit, validate, report, strategies, ui, server, fetch.
 
 Exit codes: 0 done; 1 the study ran but no trial finished; 2 a problem found before anything
 started (bad spec, bad data, unreachable cluster) — the message names the field, value and fix.

@@ -7,6 +7,7 @@ would favour one task; Optuna's objectives stay per task, but a scheduler needs 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ray import tune
@@ -40,9 +41,16 @@ def make_scheduler(spec: StudySpec) -> TrialScheduler:
             resample_probability=settings.resample_probability,
             synch=settings.synchronous,
             hyperparam_mutations={"sampled": {t: tune.loguniform(search.low, search.high) for t in spec.task_names}},
+            custom_explore_fn=functools.partial(clip_weights, low=search.low, high=search.high),
             require_attrs=False,  # a diverged trial's last report has no epoch
         )
     return FIFOScheduler()
+
+
+def clip_weights(config: dict[str, Any], low: float, high: float) -> dict[str, Any]:
+    """PBT multiplies a raw weight by 0.8 or 1.2 without bounds; keep it in the spec's [low, high]."""
+    config["sampled"] = {t: min(max(float(v), low), high) for t, v in config["sampled"].items()}
+    return config
 
 
 def pbt_param_space(spec: StudySpec) -> dict[str, Any]:

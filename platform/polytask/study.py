@@ -87,8 +87,7 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         tracking.save(output)
         (output / "spec.yaml").write_text(spec.to_yaml())
         _teachers(spec, data, tracking, console, resume=False)
-        tuner, total = _tuner(spec, data, tracking, console)
-        return _fit(tuner, total, spec, tracking, output, console)
+        return _fit(_tuner(spec, data, tracking, console), _planned_trials(spec), spec, tracking, output, console)
 
 
 def resume_study(output: Path, address: str | None = None, console: Console | None = None, verbose: bool = False) -> StudyResult:
@@ -110,12 +109,10 @@ def resume_study(output: Path, address: str | None = None, console: Console | No
         data = _prepare(spec, console)
         reopen(tracking)
         _teachers(spec, data, tracking, console, resume=True)
-        trainable, scheduler_kind = _trainable(spec, data, tracking), spec.execution.scheduler.kind
         # Errored trials stay as they ended (recorded FAILED with their reason); unfinished ones go on.
-        tuner = tune.Tuner.restore(tracking.tune_path, trainable=trainable, resume_unfinished=True, resume_errored=False)
-        total = spec.candidates[0].search.trials if scheduler_kind == "pbt" else len(plan_trials(spec))
+        tuner = tune.Tuner.restore(tracking.tune_path, trainable=_trainable(spec, data, tracking), resume_unfinished=True, resume_errored=False)
         console.print(f"Resuming study '{spec.name}' from {tracking.tune_path}")
-        return _fit(tuner, total, spec, tracking, output, console)
+        return _fit(tuner, _planned_trials(spec), spec, tracking, output, console)
 
 
 @contextlib.contextmanager
@@ -208,9 +205,13 @@ def _trainable(spec: StudySpec, data: PreparedData, tracking: Tracking):
     )
 
 
+def _planned_trials(spec: StudySpec) -> int:
+    return spec.candidates[0].search.trials if spec.execution.scheduler.kind == "pbt" else len(plan_trials(spec))
+
+
 def _tuner(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Console):
     """One Tune run for the whole study: every planned trial, actors reused, checkpoints kept
-    per trial, failed trials retried from them. Returns the Tuner and the number of trials."""
+    per trial, failed trials retried from them."""
     from ray import tune
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -219,16 +220,15 @@ def _tuner(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Con
     from polytask.search import StudySearcher, objective_metrics
 
     shown = [metric.removeprefix("best/") for metric in objective_metrics(spec)[0]]
+    total = _planned_trials(spec)
     if spec.execution.scheduler.kind == "pbt":  # PBT replaces the searcher (Tune allows no search algorithm with it)
-        search = spec.candidates[0].search
-        param_space, total, num_samples = pbt_param_space(spec), search.trials, 1
-        search_alg = BasicVariantGenerator(random_state=search.seed)
+        param_space, num_samples = pbt_param_space(spec), 1  # a grid over the members
+        search_alg = BasicVariantGenerator(random_state=spec.candidates[0].search.seed)
         keep = 4  # PBT copies other members' checkpoints: keep a few, not only the latest
     else:
-        searcher = StudySearcher(spec, tracking.parent_run_id)
-        param_space, total, num_samples, search_alg, keep = None, searcher.total, searcher.total, searcher, 1
+        param_space, num_samples, search_alg, keep = None, total, StudySearcher(spec, tracking.parent_run_id), 1
     storage, name = tracking.tune_path.rsplit("/", 1)
-    tuner = tune.Tuner(
+    return tune.Tuner(
         _trainable(spec, data, tracking),
         param_space=param_space,
         tune_config=tune.TuneConfig(
@@ -247,7 +247,6 @@ def _tuner(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Con
             verbose=0,
         ),
     )
-    return tuner, total
 
 
 def _join(storage: str, name: str) -> str:

@@ -577,7 +577,7 @@ def test_image_copies_what_it_installs_and_runs():
     dockerfile = DOCKERFILE.read_text()
     assert re.search(r"^WORKDIR /home/ray/polytask$", dockerfile, flags=re.M)
     assert re.search(r"^COPY --chown=ray:users \. \.$", dockerfile, flags=re.M)
-    assert re.search(r"pip install \. .*psycopg2-binary.*boto3", dockerfile)
+    assert re.search(r"pip install \. .*psycopg\[binary\].*psycopg2-binary.*boto3", dockerfile)
     ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().split()
     assert ignore[ignore.index("*") if "*" in ignore else 0] == "*"
     allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}

@@ -243,3 +243,42 @@ def test_auxiliary_tasks_leave_the_objectives_but_not_every_task_may_be_auxiliar
     assert objective_metrics(spec) == (["best/val/subjectivity/accuracy"], ["max"])
     raw["tasks"][0]["auxiliary"] = True
     assert problems_of(raw) == ["tasks: every task is auxiliary; mark at least one task auxiliary: false (the study needs something to compare on)"]
+
+
+SEARCHED = {"name": "tuned", "weighting": "scalarization", "search": {"trials": 4}}
+
+
+def test_schedulers_and_their_settings(make_study):
+    spec = parse_spec(make_study(execution={"scheduler": {"kind": "asha", "grace_period": 1}}))
+    assert spec.execution.scheduler.kind == "asha" and spec.execution.scheduler.reduction_factor == 2
+    assert parse_spec(make_study(candidates=[SEARCHED], execution={"scheduler": {"kind": "pbt"}})).execution.scheduler.synchronous
+    assert problems_of(make_study(execution={"scheduler": {"kind": "hyperband"}}))[0].startswith("execution.scheduler.kind")
+    (asha,) = problems_of(make_study(execution={"scheduler": {"kind": "asha", "grace_period": 2}}))
+    assert asha.startswith("execution.scheduler.grace_period") and "below the number of epochs" in asha
+
+
+def test_pbt_needs_one_searched_scalarization_population(make_study):
+    (mixed,) = problems_of(make_study(candidates=[{"weighting": "equal"}, SEARCHED], execution={"scheduler": {"kind": "pbt"}}))
+    assert mixed.startswith("execution.scheduler.kind") and "exactly one candidate" in mixed and "equal, tuned" in mixed
+    (alone,) = problems_of(make_study(candidates=[{**SEARCHED, "search": {"trials": 1}}], execution={"scheduler": {"kind": "pbt"}}))
+    assert alone.startswith("candidates[0].search.trials") and "at least 2" in alone
+    (interval,) = problems_of(make_study(candidates=[SEARCHED], execution={"scheduler": {"kind": "pbt", "perturbation_interval": 2}}))
+    assert interval.startswith("execution.scheduler.perturbation_interval")
+
+
+def test_optuna_storage_is_an_rdb_url_for_a_searched_candidate(make_study):
+    assert parse_spec(make_study(candidates=[SEARCHED], optuna={"storage": "postgresql+psycopg2://u@db/optuna"})).optuna.storage.startswith("postgresql")
+    (scheme,) = problems_of(make_study(candidates=[SEARCHED], optuna={"storage": "redis://localhost"}))
+    assert scheme.startswith("optuna.storage") and "sqlite:///optuna.db" in scheme
+    (unused,) = problems_of(make_study(optuna={"storage": "sqlite:///optuna.db"}))
+    assert "no candidate searches" in unused
+    (pbt,) = problems_of(make_study(candidates=[SEARCHED], optuna={"storage": "sqlite:///o.db"}, execution={"scheduler": {"kind": "pbt"}}))
+    assert "unused with execution.scheduler.kind pbt" in pbt
+
+
+def test_command_line_overrides_land_in_the_saved_spec(make_study):
+    from polytask.spec import with_overrides
+
+    spec = with_overrides(parse_spec(make_study()), storage="s3://bucket/tune", tracking_uri="http://127.0.0.1:5000")
+    again = parse_spec(yaml.safe_load(spec.to_yaml()))
+    assert again.execution.storage == "s3://bucket/tune" and again.tracking.uri == "http://127.0.0.1:5000"

@@ -95,10 +95,13 @@ def test_optuna_weights_are_logged_and_normalised(study):
         assert run.data.metrics["weight/sentiment"] == pytest.approx(float(run.data.params["weight.sentiment"]))
 
 
-def test_the_printed_table_agrees_with_mlflow(study):
+def test_the_printed_table_agrees_with_mlflow(study, monkeypatch):
     spec, result = study
     import mlflow
 
+    # set_tracking_uri also sets MLFLOW_TRACKING_URI, which `polytask run` subprocesses of later
+    # tests would inherit (it is what --tracking-uri defaults to): undo it after this test
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", result.tracking.uri)
     mlflow.set_tracking_uri(result.tracking.uri)
     runs = mlflow.search_runs(experiment_ids=[result.tracking.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{result.tracking.parent_run_id}'")
     table = pd.read_csv(result.output / "comparison.csv").set_index("candidate")

@@ -61,3 +61,25 @@ def make_study(text_data):
         return study_dict(text_data, **overrides)
 
     return make
+
+
+@pytest.fixture
+def s3_bucket(monkeypatch):
+    """A local S3-compatible endpoint (moto's server on 127.0.0.1, standing in for a cloud
+    bucket) with the bucket `polytask-results`; credentials and endpoint in the environment, as
+    pyarrow, boto3 and MLflow read them on a cluster. Yields a boto3 S3 client."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint, "MLFLOW_S3_ENDPOINT_URL": endpoint}.items():
+            monkeypatch.setenv(key, value)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="polytask-results")
+        yield s3
+    finally:
+        server.stop()

@@ -59,6 +59,7 @@ from rich.console import Console
 import polytask.report
 import polytask.study
 from polytask.search import plan_trials
+from polytask.server import free_port
 from polytask.spec import StudySpec
 from polytask.study import prepare, run_study
 from polytask.train import TrialPlan, train
@@ -298,13 +299,9 @@ def start_cluster(nodes: int):
     """A ray.cluster_utils.Cluster of ``nodes`` nodes with 1 CPU each, on this machine. The head's
     API server gets a free port (8265 may be another Ray's), and the "current cluster" address
     file that ``ray.init(address="auto")`` reads is left as it was, for other Ray users here."""
-    import socket
-
     from ray.cluster_utils import Cluster
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with _address_file_kept():
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, "dashboard_port": port})
         for _ in range(nodes - 1):

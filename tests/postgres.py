@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from polytask.server import free_port
 
 
 def server_binaries() -> Path | None:
@@ -42,9 +43,7 @@ def postgres_server(database: str = "polytask") -> Iterator[str]:
     if as_root:
         shutil.chown(folder, "postgres")
         shutil.chown(sockets, "postgres")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     user = "postgres" if as_root else os.environ.get("USER", "postgres")
     subprocess.run([*runner, str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", user], check=True, capture_output=True)
     options = f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets}"

@@ -32,6 +32,7 @@ console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 SpecArg = Annotated[Path, typer.Argument(help="Study spec (YAML), e.g. studies/quickstart.yaml.", show_default=False)]
+AddressOption = Annotated[Optional[str], typer.Option("--address", envvar="RAY_ADDRESS", help="Ray cluster to run on (default: a local Ray started for this study).")]
 OutputArg = Annotated[Path, typer.Argument(help="A study's output folder (holds study.json and the MLflow store).", show_default=False)]
 
 
@@ -51,7 +52,7 @@ def _main(version: Annotated[bool, typer.Option("--version", help="Print the ver
 def run(
     spec: SpecArg,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output folder (default: the spec's `output`, else runs/<name>).")] = None,
-    address: Annotated[Optional[str], typer.Option("--address", envvar="RAY_ADDRESS", help="Ray cluster to run on (default: a local Ray started for this study).")] = None,
+    address: AddressOption = None,
     storage: Annotated[Optional[str], typer.Option("--storage", help="Where Ray Tune keeps trial results and checkpoints: a folder all nodes share, or s3://bucket/prefix (sets execution.storage; default <output>/tune).")] = None,
     tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow tracking server, e.g. http://127.0.0.1:5000 (sets tracking.uri; default a SQLite store in the output folder).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the results already in the output folder (MLflow runs are kept).")] = False,
@@ -72,7 +73,7 @@ def run(
 @app.command()
 def resume(
     output: OutputArg,
-    address: Annotated[Optional[str], typer.Option("--address", envvar="RAY_ADDRESS", help="Ray cluster to run on (default: a local Ray started for this study).")] = None,
+    address: AddressOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the trials' own logs.")] = False,
 ) -> None:
     """Continue a study whose driver died: finished trials are kept, interrupted ones continue

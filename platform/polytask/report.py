@@ -18,7 +18,7 @@ import pandas as pd
 
 from polytask.spec import StudySpec
 from polytask.tasks import TASK_TYPES
-from polytask.tracking import STOPPED, Tracking, client, retrying
+from polytask.tracking import STOPPED, Tracking, client, retrying, trial_runs
 
 MANY_TASKS = 4  # beyond this, the table shows each task's primary metric only (all are in trials.csv)
 COST_COLUMNS = {  # column -> header
@@ -66,18 +66,8 @@ class Comparison:
 
 def collect_trials(tracking: Tracking) -> pd.DataFrame:
     """One row per nested run of the study: tags, params and latest metric values."""
-    mlflow = client(tracking.uri)
-    runs, token = [], None
-    while True:
-        page = retrying(lambda: mlflow.search_runs(
-            [tracking.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'", max_results=1000, page_token=token
-        ))
-        runs += list(page)
-        token = page.token
-        if not token:
-            break
     records = []
-    for run in runs:
+    for run in trial_runs(tracking):
         tags, params = run.data.tags, run.data.params
         records.append({
             "run_id": run.info.run_id,

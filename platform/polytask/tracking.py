@@ -180,13 +180,17 @@ def set_tags(mlflow, run_id: str, tags: dict[str, str]) -> None:
 
 
 def trial_runs(tracking: Tracking) -> list[Any]:
-    """The study's nested runs (trials and teachers), deleted ones left out."""
-    from mlflow.entities import ViewType
-
+    """The study's nested runs (trials and teachers), deleted ones left out, every page."""
     mlflow = client(tracking.uri)
-    return retrying(lambda: mlflow.search_runs(
-        [tracking.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'", run_view_type=ViewType.ACTIVE_ONLY, max_results=50000,
-    ))
+    runs, token = [], None
+    while True:
+        page = retrying(lambda: mlflow.search_runs(
+            [tracking.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'", max_results=1000, page_token=token
+        ))
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
 
 
 def settle_runs(tracking: Tracking, outcomes: dict[str, tuple[str, str]]) -> None:

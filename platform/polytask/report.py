@@ -1,161 +1,138 @@
-"""The comparison at the end of a study, read back from MLflow (the single source of truth).
+"""The study report: the comparison (polytask.comparison) rendered for people.
 
-Per fixed candidate: each task's validation metrics at the selected epoch, mean ± std over
-seeds. Per searched scalarization candidate: its Pareto-optimal trials (no other trial of the
-candidate is at least as good on every task and better on one), each with its weights. The best
-row by mean ``val/score`` is starred. Saved as comparison.md, comparison.csv (the table),
-trials.csv (every trial) and front.png; attached to the MLflow parent run.
+Written at the end of every study and by ``polytask report`` (from an output folder, or from an
+MLflow experiment alone): ``comparison.md`` and ``comparison.html`` (the same report, the HTML
+self-contained with its figures), ``comparison.csv`` (every row's statistics), ``trials.csv``
+(every run) and the figures ``front.png`` (the tuned-scalarization Pareto front with each
+strategy's mean and 95% CI), ``tasks.png`` (per-task bars with CIs), ``weights.png`` (task weights
+over training) and ``cost.png`` (quality against step time and parameters). All of them are
+attached to the study's MLflow parent run under ``report/``; the terminal gets the headline.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from polytask.spec import StudySpec
-from polytask.tasks import TASK_TYPES
-from polytask.tracking import STOPPED, Tracking, client, retrying, trial_runs
+from polytask import plots
+from polytask.comparison import BASELINE, COST_COLUMNS, Comparison, Row, collect_trials, compare
+from polytask.html_report import render_html
+from polytask.spec import StudySpec, parse_spec
+from polytask.tracking import STOPPED, Tracking, client, retrying
 
-MANY_TASKS = 4  # beyond this, the table shows each task's primary metric only (all are in trials.csv)
-COST_COLUMNS = {  # column -> header
-    "cost/step_time_ms": "step ms",
-    "cost/backward_passes": "backward passes",
-    "cost/peak_mem_mb": "peak MiB",
-    "cost/params/total": "params",
-    "cost/params/shared": "shared params",
-}
+REPORT_FILES = ("comparison.md", "comparison.html", "comparison.csv", "trials.csv", "front.png", "tasks.png", "weights.png", "cost.png")
+QUALITY_COSTS = {"cost/step_time_ms": "step time (ms)", "cost/params/total": "trainable parameters"}
 
 
-@dataclass
-class Row:
-    label: str
-    candidate: str
-    weighting: str
-    trials: int
-    failed: int
-    sharing: str = "hard"
-    values: dict[str, list[float]] = field(default_factory=dict)  # column -> one value per trial
-    note: str = ""
-    best: bool = False
-
-    def mean(self, column: str) -> float:
-        values = self.values.get(column, [])
-        return float(np.mean(values)) if values else math.nan
-
-    def std(self, column: str) -> float:
-        values = self.values.get(column, [])
-        return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan
+def write_report(spec: StudySpec, tracking: Tracking, output: Path) -> Comparison:
+    """Build the comparison from MLflow, write the report into ``output`` and attach it to the parent run."""
+    output.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:  # a figure with nothing to draw this time must not linger from an earlier report
+        (output / name).unlink(missing_ok=True)
+    comparison = compare(spec, collect_trials(tracking))
+    figures = make_figures(spec, comparison, tracking, output)
+    markdown = to_markdown(comparison, spec, figures)
+    (output / "comparison.md").write_text(markdown)
+    (output / "comparison.html").write_text(render_html(markdown, f"Study {spec.name}", figures))
+    to_frame(comparison).to_csv(output / "comparison.csv", index=False)
+    comparison.trials.to_csv(output / "trials.csv", index=False)
+    mlflow = client(tracking.uri)
+    for name in REPORT_FILES:
+        if (output / name).exists():
+            retrying(lambda: mlflow.log_artifact(tracking.parent_run_id, str(output / name), "report"))
+    return comparison
 
 
-@dataclass
-class Comparison:
-    rows: list[Row]
-    columns: list[str]  # metric keys shown, in order
-    primary: list[str]  # the columns of each task's primary validation metric
-    trials: pd.DataFrame  # one row per trial
-    teachers: pd.DataFrame | None = None  # one row per distillation teacher
+def from_experiment(uri: str, experiment: str, run_id: str | None = None) -> tuple[StudySpec, Tracking]:
+    """A study's spec and runs found in MLflow alone: the experiment's latest study parent run
+    (or ``run_id``) and the ``spec.yaml`` stored on it."""
+    from polytask.errors import Problem, StudyError
 
-    @property
-    def best(self) -> Row | None:
-        return next((r for r in self.rows if r.best), None)
+    mlflow = client(uri)
+    found = retrying(lambda: mlflow.get_experiment_by_name(experiment))
+    if found is None:
+        names = [e.name for e in mlflow.search_experiments()]
+        raise StudyError([Problem("--experiment", f"no experiment {experiment!r} at {uri}; experiments there: {', '.join(names) or 'none'}")])
+    if run_id is None:
+        parents = retrying(lambda: mlflow.search_runs([found.experiment_id], filter_string="tags.`polytask.kind` = 'study'", order_by=["attributes.start_time DESC"], max_results=1))
+        if not parents:
+            raise StudyError([Problem("--experiment", f"experiment {experiment!r} holds no polytask study run")])
+        run_id = parents[0].info.run_id
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = mlflow.download_artifacts(run_id, "spec.yaml", folder)
+        except Exception as exc:  # MLflow raises several types for a missing run or artifact
+            raise StudyError([Problem("--run-id", f"run {run_id} has no spec.yaml artifact ({type(exc).__name__}); give a polytask study's parent run")]) from None
+        import yaml
 
-
-def collect_trials(tracking: Tracking) -> pd.DataFrame:
-    """One row per nested run of the study: tags, params and latest metric values."""
-    records = []
-    for run in trial_runs(tracking):
-        tags, params = run.data.tags, run.data.params
-        records.append({
-            "run_id": run.info.run_id,
-            "run_name": run.info.run_name,
-            "candidate": tags.get("polytask.candidate"),
-            "weighting": tags.get("polytask.strategy"),
-            "seed": int(tags.get("polytask.seed", -1)),
-            "status": run.info.status,
-            "role": tags.get("polytask.role", "trial"),
-            "outcome": tags.get("polytask.outcome", ""),
-            "reason": tags.get("polytask.reason", ""),
-            **{k: float(v) for k, v in params.items() if k.startswith("weight.")},
-            **run.data.metrics,
-        })
-    frame = pd.DataFrame.from_records(records)
-    return frame.sort_values(["candidate", "seed", "run_name"]).reset_index(drop=True) if len(frame) else frame
+        spec = parse_spec(yaml.safe_load(Path(path).read_text()))
+    return spec, Tracking(uri=uri, experiment_id=found.experiment_id, parent_run_id=run_id, study=spec.name)
 
 
-def trained_to_the_end(trials: pd.DataFrame) -> pd.DataFrame:
-    """Finished trials, less those a scheduler (ASHA) stopped early: their metrics are of a
-    shorter training, so they would drag a candidate's mean down. They are listed apart."""
-    if not len(trials):
-        return trials
-    return trials[(trials["status"] == "FINISHED") & (trials["outcome"] != STOPPED)]
+# --------------------------------------------------------------------------- figures
 
 
-def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
-    """Main tasks first (their primary metrics are the headline), auxiliary tasks after them.
-    Distillation teachers are listed apart from the candidates."""
-    is_teacher = trials["role"] == "teacher" if "role" in trials else pd.Series(False, index=trials.index)
-    teachers, trials = trials[is_teacher], trials[~is_teacher]
-    columns, primary = [], []
-    ordered = spec.main_tasks + [t for t in spec.tasks if t.auxiliary]
-    for t in ordered:  # every metric of a few tasks; with many, each task's primary metric only
-        for metric in TASK_TYPES[t.type].metrics if len(ordered) <= MANY_TASKS else [t.primary_metric]:
-            columns.append(f"best/val/{t.name}/{metric}")
-    primary = [f"best/val/{t.name}/{t.primary_metric}" for t in spec.main_tasks]
-    columns.append("best/val/score")
-    columns += [f"test/{t.name}/{t.primary_metric}" for t in ordered if len(trials) and f"test/{t.name}/{t.primary_metric}" in trials]
-    columns += [c for c in COST_COLUMNS if len(trials) and c in trials]
-    completed = trained_to_the_end(trials)
-    rows: list[Row] = []
-    for candidate in spec.candidates:
-        mine = trials[trials["candidate"] == candidate.label] if len(trials) else trials
-        done = completed[completed["candidate"] == candidate.label] if len(completed) else completed
-        failed = int((mine["status"] != "FINISHED").sum()) if len(mine) else 0  # not those a scheduler stopped
-        if candidate.search is None:
-            row = Row(candidate.label, candidate.label, candidate.weighting, len(done), failed, sharing=spec.sharing_of(candidate.label).name)
-            row.values = {c: [float(v) for v in done[c].dropna()] for c in columns if c in done}
-            rows.append(row)
+def summaries(comparison: Comparison, columns: list[str], rows: list[Row] | None = None) -> list[plots.StrategySummary]:
+    """Each row's mean and CI per column, for the figures."""
+    out = []
+    for row in rows if rows is not None else comparison.rows:
+        points = {}
+        for column in columns:
+            e = row.estimate(column)
+            points[column] = plots.Point(e.mean, e.ci_low, e.ci_high)
+        out.append(plots.StrategySummary(row.label, points, {c: list(row.values.get(c, [])) for c in columns}))
+    return out
+
+
+def make_figures(spec: StudySpec, comparison: Comparison, tracking: Tracking, output: Path) -> list[Path]:
+    import pandas as pd
+
+    tasks, primary = spec.main_tasks, comparison.primary
+    names = [f"{t.name} {t.primary_metric} (val)" for t in tasks]
+    directions = [t.resolved_direction for t in tasks]
+    strategies = [r for r in comparison.rows if r.kind != "front"]
+    title = f"{spec.name}:"
+    figures = []
+    reference = spec.candidate(comparison.reference).label if comparison.reference else next(iter(comparison.fronts), None)
+    search, front = comparison.fronts.get(reference, (pd.DataFrame(columns=primary), []))
+    figures.append(plots.plot_front(search, front, summaries(comparison, primary, strategies), primary, directions, names, output / "front.png",
+                                    f"{title} tuned-scalarization Pareto front and each strategy's mean (95% CI), validation"))
+    split = "test" if comparison.split == "test" else "best/val"
+    shown = [f"{split}/{t.name}/{t.primary_metric}" for t in tasks]
+    baseline = next((r for r in comparison.rows if r.kind == "baseline"), None)
+    figures.append(plots.plot_task_bars(summaries(comparison, shown, [r for r in strategies if r.kind != "baseline"]), shown,
+                                        [f"{t.name} {t.primary_metric} ({comparison.split})" for t in tasks], output / "tasks.png",
+                                        f"{title} per-task {comparison.split} metric, mean and 95% CI over seeds",
+                                        {c: baseline.mean(c) for c in shown} if baseline else None))
+    figures.append(plots.plot_weights_over_time(weight_histories(spec, comparison, tracking), output / "weights.png", f"{title} task weights during training (mean over seeds)"))
+    figures.append(plots.plot_quality_vs_cost(summaries(comparison, ["best/val/score", *QUALITY_COSTS], strategies), "best/val/score", "validation score",
+                                              {c: n for c, n in QUALITY_COSTS.items() if c in comparison.columns}, output / "cost.png", f"{title} quality against cost"))
+    return [f for f in figures if f is not None]
+
+
+def weight_histories(spec: StudySpec, comparison: Comparison, tracking: Tracking) -> dict[str, pd.DataFrame]:
+    """Per strategy: each task's weight at each logged step (``step/weight/<task>``), mean over its runs."""
+    mlflow = client(tracking.uri)
+    trials = comparison.role("trial")
+    histories = {}
+    for row in comparison.rows:
+        if row.kind != "strategy" or not len(trials):
             continue
-        front = pareto_front(done, primary, [t.resolved_direction for t in spec.main_tasks])
-        for index in front:
-            trial = done.loc[index]
-            # under PBT the weights evolved: show where they ended (the last weight/<task> point)
-            evolved = spec.execution.scheduler.kind == "pbt"
-            weights = ", ".join(f"{trial.get(f'weight/{t}' if evolved else f'weight.{t}', math.nan):.2f}" for t in spec.task_names)
-            note = f"seed {trial['seed']}, Pareto-optimal of {len(done)}" + (" (final PBT weights)" if evolved else "") + (f" ({failed} failed)" if failed else "")
-            row = Row(f"{candidate.label} [{weights}]", candidate.label, candidate.weighting, 1, 0, sharing=spec.sharing_of(candidate.label).name, note=note)
-            row.values = {c: [float(trial[c])] for c in columns if c in trial and not pd.isna(trial[c])}
-            rows.append(row)
-        if not front:
-            rows.append(Row(candidate.label, candidate.label, candidate.weighting, 0, failed, sharing=spec.sharing_of(candidate.label).name, note="no completed trial"))
-    scored = [r for r in rows if not math.isnan(r.mean("best/val/score"))]
-    if scored:
-        max(scored, key=lambda r: r.mean("best/val/score")).best = True
-    return Comparison(rows, columns, primary, trials, teachers)
+        runs = trials[(trials["candidate"] == row.candidate) & (trials["phase"] != "search") & (trials["status"] == "FINISHED")]
+        series = []
+        for run_id in runs["run_id"]:
+            points = {t: {m.step: m.value for m in retrying(lambda: mlflow.get_metric_history(run_id, f"step/weight/{t}"))} for t in spec.task_names}
+            if any(points.values()):
+                series.append(pd.DataFrame(points))
+        if series:
+            histories[row.label] = pd.concat(series).groupby(level=0).mean().sort_index()
+    return histories
 
 
-def pareto_front(frame: pd.DataFrame, columns: list[str], directions: list[str]) -> list:
-    """Index labels of the non-dominated rows (all directions turned into 'higher is better')."""
-    if len(frame) == 0 or any(c not in frame for c in columns):
-        return []
-    signs = np.array([1.0 if d == "max" else -1.0 for d in directions])
-    points = frame[columns].to_numpy(dtype=float) * signs
-    keep = []
-    for i, p in enumerate(points):
-        if np.isnan(p).any():
-            continue
-        dominated = any(
-            np.all(q >= p) and np.any(q > p) for j, q in enumerate(points) if j != i and not np.isnan(q).any()
-        )
-        if not dominated:
-            keep.append(frame.index[i])
-    return keep
-
-
-# --------------------------------------------------------------------------- rendering
+# --------------------------------------------------------------------------- text
 
 
 def short(column: str) -> str:
@@ -178,52 +155,167 @@ def cell(row: Row, column: str) -> str:
     return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def to_markdown(comparison: Comparison, spec: StudySpec) -> str:
-    headers = ["candidate", "trials"] + [short(c) for c in comparison.columns] + ["note"]
-    lines = [
-        f"# Study `{spec.name}`",
-        "",
-        "Validation metrics at each trial's selected epoch (best `val/score`), mean ± std over seeds.",
-        "Searched scalarization: its Pareto-optimal trials, with weights in task order "
-        f"({', '.join(spec.task_names)}). ★ best mean `val/score` (mean of the main tasks' primary metrics).",
-        *([f"Auxiliary tasks (trained, not in `val/score`, the search's objectives or the front): {', '.join(t.name for t in spec.tasks if t.auxiliary)}."] if any(t.auxiliary for t in spec.tasks) else []),
-        "Costs: step time and peak memory per trial; parameters are trainable ones, `shared` those two or more tasks' losses reach.",
-        "",
-        "| " + " | ".join(headers) + " |",
-        "|" + "---|" * len(headers),
-    ]
+def _signed(value: float, digits: int = 2) -> str:
+    return "—" if math.isnan(value) else f"{value:+.{digits}f}"
+
+
+def _p(value: float) -> str:
+    return "—" if math.isnan(value) else ("< 0.001" if value < 0.001 else f"{value:.3f}")
+
+
+def _number(value, digits: int = 3) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:.{digits}f}"
+
+
+def headline(comparison: Comparison, spec: StudySpec) -> tuple[list[str], list[list[str]]]:
+    """The comparison table: headers and one row of cells per strategy."""
+    split = "test" if comparison.split == "test" else "best/val"
+    tasks = [f"{split}/{t.name}/{t.primary_metric}" for t in spec.main_tasks]
+    costs = [c for c in ("cost/step_time_ms", "cost/params/total") if c in comparison.columns]
+    has_baseline = any(r.kind == "baseline" for r in comparison.rows)
+    headers = ["strategy", "seeds"] + [f"{short(c)}" for c in tasks] + ["val score"]
+    headers += ["Δm% (per task)", "Δm% (per metric)"] if has_baseline else []
+    headers += ["mean rank"] + ([f"p vs {comparison.reference}", "HV gain vs front"] if comparison.reference else []) + [short(c) for c in costs]
+    body = []
     for row in comparison.rows:
-        label = f"★ {row.label}" if row.best else row.label
-        failed = f" ({row.failed} failed)" if row.failed else ""
-        cells = [label, f"{row.trials}{failed}"] + [cell(row, c) for c in comparison.columns] + [row.note]
-        lines.append("| " + " | ".join(cells) + " |")
-    if comparison.teachers is not None and len(comparison.teachers):
-        lines += ["", "## Single-task teachers (distillation)", "", "| teacher | status | validation, selected epoch | test |", "|---|---|---|---|"]
-        for _, teacher in comparison.teachers.iterrows():
-            task = next(t for t in spec.tasks if teacher["candidate"] == f"teacher-{t.name}")
-            val, test = (teacher.get(f"{split}/{task.name}/{task.primary_metric}") for split in ("best/val", "test"))
-            lines.append(f"| {teacher['run_name']} | {teacher['status']} | {task.primary_metric} {_number(val)} | {_number(test)} |")
-    stopped = comparison.trials[comparison.trials["outcome"] == STOPPED] if len(comparison.trials) else []
-    if len(stopped):
-        lines += ["", f"Stopped early by the scheduler ({spec.execution.scheduler.kind}), left out of the means: " + ", ".join(f"`{r.run_name}` (epoch {int(r.epoch)})" for r in stopped.itertuples())]
-    failures = comparison.trials[comparison.trials["status"] != "FINISHED"] if len(comparison.trials) else []
-    if len(failures):
-        lines += ["", "## Trials that did not finish", ""]
-        lines += [f"- `{r.run_name}`: {r.outcome or r.status} — {str(r.reason).strip().splitlines()[-1] if r.reason else ''}" for r in failures.itertuples()]
+        cells = [("★ " if row.best else "") + row.label, f"{row.trials}" + (f" ({row.failed} failed)" if row.failed else "")]
+        cells += [cell(row, c) for c in tasks + ["best/val/score"]]
+        cells += [_signed(row.delta_m_task), _signed(row.delta_m_metric)] if has_baseline else []
+        cells += [_number(row.rank, 2)]
+        if comparison.reference:
+            cells += ["(reference)" if row.label == comparison.reference else _p(row.p_value), _number(row.hv_gain)]
+        cells += [cell(row, c) for c in costs]
+        body.append(cells)
+    return headers, body
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    clean = [[str(c).replace("|", "\\|") for c in r] for r in rows]
+    return ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers), *("| " + " | ".join(r) + " |" for r in clean)]
+
+
+def to_markdown(comparison: Comparison, spec: StudySpec, figures: list[Path] | None = None) -> str:
+    confidence = f"{spec.comparison.confidence:.0%}"
+    split_words = "the test split, at the checkpoint selected on validation" if comparison.split == "test" else "the validation split, at the selected checkpoint (no test split)"
+    headers, rows = headline(comparison, spec)
+    lines = [f"# Study `{spec.name}`", ""]
+    if spec.description:
+        lines += [spec.description.strip(), ""]
+    lines += [
+        f"Tasks: {', '.join(t.name + (' (auxiliary)' if t.auxiliary else '') for t in spec.tasks)}; seeds {', '.join(map(str, spec.seeds))}. "
+        f"Per-task metrics on {split_words}; mean ± std over seeds. ★ best mean validation score.",
+        *([f"Auxiliary tasks (trained, not in `val/score`, the search's objectives or the front): {', '.join(t.name for t in spec.tasks if t.auxiliary)}."] if any(t.auxiliary for t in spec.tasks) else []),
+        "",
+        *_table(headers, rows),
+        "",
+        "## How each number was made",
+        "",
+        *_method(comparison, spec, confidence),
+    ]
+    lines += ["", "## All metrics, per strategy", "", f"Mean ± std and the {confidence} confidence interval over seeds (Student t); validation at the selected epoch, test at the same checkpoint.", ""]
+    detail = [[r.label, str(r.trials)] + [_interval(r, c, spec.comparison.confidence) for c in comparison.columns if not c.startswith("cost/")] for r in comparison.rows]
+    lines += _table(["strategy", "seeds"] + [short(c) for c in comparison.columns if not c.startswith("cost/")], detail)
+    lines += _fronts(comparison, spec)
+    lines += _baselines(comparison)
+    if figures:
+        lines += ["", "## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figures]
+    lines += _apart(comparison, spec)
     return "\n".join(lines) + "\n"
 
 
-def _number(value) -> str:
-    return "—" if value is None or pd.isna(value) else f"{value:.3f}"
+def _method(comparison: Comparison, spec: StudySpec, confidence: str) -> list[str]:
+    selection = "the epoch with the best validation score" if spec.comparison.selection == "best_epoch" else "the last epoch"
+    test = "Welch's t-test" if spec.comparison.significance_test == "welch" else "a bootstrap test (10,000 resamples)"
+    out = [
+        f"- **Model selection, validation only.** Each trial answers with {selection}; its test metrics are those of that checkpoint. "
+        "A tuned candidate's configuration is the search trial with the best validation score, then trained again on every seed (its evaluation trials); test data never chooses anything.",
+        "- **Validation score** (`val/score`): the mean over the main tasks of each primary metric, oriented so higher is better (regression errors in target standard deviations).",
+    ]
+    if spec.comparison.tuning is not None:
+        tuning = spec.comparison.tuning
+        out.append(f"- **Equal tuning budget.** Every candidate had {tuning.trials} search trials, learning rate drawn log-uniformly in [{tuning.learning_rate[0]:g}, {tuning.learning_rate[1]:g}] by Optuna (TPE), before its evaluation over seeds.")
+    else:
+        out.append("- **Tuning budget.** Only searched candidates were tuned (`search.trials`); the others ran with the spec's settings. `comparison.tuning` gives every candidate the same budget.")
+    if any(r.kind == "baseline" for r in comparison.rows):
+        out.append(
+            f"- **Δm%** against the single-task baselines (one model per main task and seed, same encoder, training settings and budget), on {comparison.split}: "
+            "for each metric (−1)^l · (M − M_single) / M_single · 100 with l = 1 where lower is better, of the seed means. "
+            "*Per task* (the headline) averages each task's metrics first, then the tasks; *per metric* averages all metrics alike."
+        )
+    out.append(f"- **Mean rank** over the main tasks' primary metrics ({comparison.split}), 1 = best, ties averaged.")
+    if comparison.reference:
+        sample = "each seed's Δm% (per task)" if any(r.kind == "baseline" for r in comparison.rows) else "each seed's validation score"
+        out.append(f"- **p vs {comparison.reference}**: two-sided {test} of {sample} against tuned scalarization's; not corrected for multiple comparisons.")
+        out.append(
+            f"- **HV gain vs front**: HV(front ∪ the strategy's seeds) / HV(front) − 1 on the validation primary metrics, the front being {comparison.reference}'s Pareto-optimal search trials; "
+            "reference point 10% beyond the worst value of each metric. 0: no seed improves on the front anywhere."
+        )
+    out.append(f"- **Confidence intervals**: {confidence}, Student t over seeds; with one seed there is none.")
+    return out
+
+
+def _interval(row: Row, column: str, confidence: float) -> str:
+    e = row.estimate(column, confidence)
+    if math.isnan(e.mean):
+        return "—"
+    return f"{e.mean:.3f}" if math.isnan(e.std) else f"{e.mean:.3f} ± {e.std:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+
+
+def _fronts(comparison: Comparison, spec: StudySpec) -> list[str]:
+    lines = []
+    for label, (searched, front) in comparison.fronts.items():
+        lines += ["", f"## `{label}`: Pareto-optimal search trials ({len(front)} of {len(searched)})", "",
+                  f"Weights in task order ({', '.join(spec.task_names)}), scaled to sum to {len(spec.task_names)}; validation at the selected epoch.", ""]
+        rows = []
+        for index in front:
+            trial = searched.loc[index]
+            weights = ", ".join(f"{trial.get(f'weight.{t}', math.nan):.2f}" for t in spec.task_names)
+            rows.append([trial["run_name"], f"[{weights}]"] + [_number(trial.get(c)) for c in comparison.primary + ["best/val/score"]])
+        lines += _table(["trial", "weights"] + [short(c) for c in comparison.primary + ["best/val/score"]], rows)
+    return lines
+
+
+def _baselines(comparison: Comparison) -> list[str]:
+    runs = comparison.role("baseline")
+    if not len(runs):
+        return []
+    lines = ["", "## Single-task baselines", "", "Reused when the data, task, encoder, training settings, selection rule and seed have the same fingerprint.", ""]
+    rows = [[r["run_name"], r["status"], r["fingerprint"][:12], r["reused_from"] or "trained in this study"] for r in runs.to_dict("records")]
+    return lines + _table(["run", "status", "fingerprint", "source"], rows)
+
+
+def _apart(comparison: Comparison, spec: StudySpec) -> list[str]:
+    lines = []
+    teachers = comparison.role("teacher")
+    if len(teachers):
+        lines += ["", "## Single-task teachers (distillation)", ""]
+        rows = []
+        for teacher in teachers.to_dict("records"):
+            task = next(t for t in spec.tasks if teacher["candidate"] == f"teacher-{t.name}")
+            rows.append([teacher["run_name"], teacher["status"], f"{task.primary_metric} {_number(teacher.get(f'best/val/{task.name}/{task.primary_metric}'))}", _number(teacher.get(f"test/{task.name}/{task.primary_metric}"))])
+        lines += _table(["teacher", "status", "validation, selected epoch", "test"], rows)
+    trials = comparison.trials
+    stopped = trials[trials["outcome"] == STOPPED] if len(trials) else []
+    if len(stopped):
+        lines += ["", f"Stopped early by the scheduler ({spec.execution.scheduler.kind}), left out of the means: " + ", ".join(f"`{r.run_name}` (epoch {int(r.epoch)})" for r in stopped.itertuples())]
+    for label in comparison.dropped:
+        lines += ["", f"`{label}` has no evaluation trials: none of its search trials completed."]
+    failures = trials[trials["status"] != "FINISHED"] if len(trials) else []
+    if len(failures):
+        lines += ["", "## Trials that did not finish", ""]
+        lines += [f"- `{r.run_name}`: {r.outcome or r.status} — {str(r.reason).strip().splitlines()[-1] if r.reason else ''}" for r in failures.itertuples()]
+    return lines
 
 
 def to_frame(comparison: Comparison) -> pd.DataFrame:
     records = []
     for row in comparison.rows:
-        record = {"candidate": row.label, "sharing": row.sharing, "weighting": row.weighting, "trials": row.trials, "failed": row.failed, "best": row.best, "note": row.note}
+        record = {"strategy": row.label, "kind": row.kind, "sharing": row.sharing, "weighting": row.weighting, "family": row.family, "seeds": row.trials, "failed": row.failed,
+                  "best": row.best, "delta_m_per_task": row.delta_m_task, "delta_m_per_metric": row.delta_m_metric, "mean_rank": row.rank,
+                  "p_vs_tuned": row.p_value, "hv_gain": row.hv_gain, "note": row.note}
         for column in comparison.columns:
-            record[f"{column} mean"] = row.mean(column)
-            record[f"{column} std"] = row.std(column)
+            e = row.estimate(column)
+            record |= {f"{column} mean": e.mean, f"{column} std": e.std, f"{column} ci_low": e.ci_low, f"{column} ci_high": e.ci_high}
         records.append(record)
     return pd.DataFrame.from_records(records)
 
@@ -231,80 +323,21 @@ def to_frame(comparison: Comparison) -> pd.DataFrame:
 def print_table(comparison: Comparison, spec: StudySpec, console) -> None:
     from rich.table import Table
 
-    shown = comparison.primary + ["best/val/score"] + [c for c in comparison.columns if c.startswith("test/")]
-    shown += [c for c in ("cost/step_time_ms", "cost/params/total") if c in comparison.columns]
-    title = f"polytask study '{spec.name}' — validation at the selected epoch, mean ± std over seeds"
+    headers, rows = headline(comparison, spec)
+    title = f"polytask study '{spec.name}' — {comparison.split} metrics at the checkpoint selected on validation, mean ± std over seeds"
     table = Table(title=title)
-    trials = {row.label: f"{row.trials}" + (f" ({row.failed} failed)" if row.failed else "") for row in comparison.rows}
-    if (len(shown) + 2) * 12 <= console.width:  # one row per candidate
-        table.add_column("candidate")
-        table.add_column("trials", justify="right")
-        for column in shown:
-            table.add_column(short(column), justify="right")
-        for row in comparison.rows:
-            table.add_row(("★ " if row.best else "") + row.label, trials[row.label], *[cell(row, c) for c in shown], style="bold green" if row.best else None)
-    else:  # too many metrics for the terminal: one column per candidate instead
+    best = [r.best for r in comparison.rows]
+    if len(headers) * 11 <= console.width:  # one row per strategy
+        for i, header in enumerate(headers):
+            table.add_column(header, justify="left" if i == 0 else "right")
+        for cells, is_best in zip(rows, best):
+            table.add_row(*cells, style="bold green" if is_best else None)
+    else:  # too wide for the terminal: one column per strategy instead
         table.add_column("")
-        for row in comparison.rows:
-            table.add_column(("★ " if row.best else "") + row.label, justify="right", style="bold green" if row.best else None)
-        table.add_row("trials", *[trials[row.label] for row in comparison.rows])
-        for column in shown:
-            table.add_row(short(column), *[cell(row, column) for row in comparison.rows])
+        for cells, is_best in zip(rows, best):
+            table.add_column(cells[0], justify="right", style="bold green" if is_best else None)
+        for i, header in enumerate(headers[1:], start=1):
+            table.add_row(header, *[cells[i] for cells in rows])
     console.print(table)
-
-
-def plot_front(comparison: Comparison, spec: StudySpec, path: Path) -> Path | None:
-    """Searched trials (grey), their Pareto front (line) and each fixed candidate's mean ± std,
-    on each pair of tasks' primary metrics. None for a single-task study."""
-    done = trained_to_the_end(comparison.trials)
-    tasks = spec.main_tasks
-    if len(tasks) < 2 or not len(done):
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pairs = [(i, j) for i in range(len(tasks)) for j in range(i + 1, len(tasks))][:6]
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5.5 * len(pairs), 4.6), squeeze=False)
-    searched = [c.label for c in spec.candidates if c.search is not None]
-    for ax, (i, j) in zip(axes[0], pairs):
-        x, y = comparison.primary[i], comparison.primary[j]
-        for label in searched:
-            pts = done[done["candidate"] == label]
-            if x in pts and y in pts:
-                ax.scatter(pts[x], pts[y], s=18, color="0.6", label=f"{label}: searched weights")
-                front = pareto_front(pts, [x, y], [tasks[i].resolved_direction, tasks[j].resolved_direction])
-                line = pts.loc[front].sort_values(x)
-                ax.plot(line[x], line[y], "-o", color="black", ms=5, label=f"{label}: Pareto front")
-        for k, row in enumerate(r for r in comparison.rows if r.candidate not in searched):
-            if math.isnan(row.mean(x)) or math.isnan(row.mean(y)):
-                continue
-            xerr = None if math.isnan(row.std(x)) else row.std(x)
-            yerr = None if math.isnan(row.std(y)) else row.std(y)
-            ax.errorbar(row.mean(x), row.mean(y), xerr=xerr, yerr=yerr, fmt="s", ms=7, capsize=3, color=f"C{k}", label=row.label)
-        ax.set_xlabel(short(x))
-        ax.set_ylabel(short(y))
-        ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
-    fig.legend(unique.values(), unique.keys(), loc="lower center", ncol=min(3, len(unique)), frameon=False)
-    fig.suptitle(f"{spec.name}: validation metric at the selected epoch")
-    fig.tight_layout(rect=(0, 0.06 * (1 + (len(unique) - 1) // 3), 1, 1))
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
-
-
-def write_report(spec: StudySpec, tracking: Tracking, output: Path) -> Comparison:
-    """Build the comparison from MLflow, write it to ``output`` and attach it to the parent run."""
-    comparison = compare(spec, collect_trials(tracking))
-    files = [output / "comparison.md", output / "comparison.csv", output / "trials.csv"]
-    files[0].write_text(to_markdown(comparison, spec))
-    to_frame(comparison).to_csv(files[1], index=False)
-    comparison.trials.to_csv(files[2], index=False)
-    figure = plot_front(comparison, spec, output / "front.png")
-    mlflow = client(tracking.uri)
-    for path in files + ([figure] if figure else []):
-        retrying(lambda: mlflow.log_artifact(tracking.parent_run_id, str(path), "report"))
-    return comparison
+    if any(r.label == BASELINE for r in comparison.rows):
+        console.print("Δm%: average relative change against the single-task baselines, per task (headline) and per metric; > 0 is better.")

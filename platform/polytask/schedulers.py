@@ -61,6 +61,7 @@ def pbt_param_space(spec: StudySpec) -> dict[str, Any]:
     search, seeds = candidate.search, list(spec.seeds)
     return {
         "candidate": candidate.label,
+        "phase": "search",
         "search_index": tune.grid_search(list(range(1, search.trials + 1))),
         "seed": tune.sample_from(lambda config: seeds[(config["search_index"] - 1) % len(seeds)]),
         "sampled": {t: tune.loguniform(search.low, search.high) for t in spec.task_names},

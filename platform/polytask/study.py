@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from polytask import distill, frozen
+from polytask import baselines, distill, frozen
 from polytask.data import PreparedData, check_frames, load_datasets, prepare_data, train_texts
 from polytask.encoders import load_tokenizer
 from polytask.errors import Problem, StudyError
@@ -29,9 +29,9 @@ from polytask.spec import TEXT_ENCODERS, StudySpec, load_spec
 from polytask.tracking import STOPPED, Tracking, reopen, settle_runs, start_study
 
 if TYPE_CHECKING:
-    from polytask.report import Comparison
+    from polytask.comparison import Comparison
 
-RESULT_FILES = ("study.json", "spec.yaml", "comparison.md", "comparison.csv", "trials.csv", "front.png")
+RESULT_FILES = ("study.json", "spec.yaml")  # and the report's (polytask.report.REPORT_FILES)
 
 
 @dataclass
@@ -69,7 +69,9 @@ def make_output(output: Path, overwrite: bool) -> None:
         raise StudyError([Problem("output", f"cannot write to {output}: {exc.strerror}; choose a writable folder with --output")]) from None
     if overwrite:
         shutil.rmtree(output / "tune", ignore_errors=True)
-        for name in RESULT_FILES:
+        from polytask.report import REPORT_FILES
+
+        for name in RESULT_FILES + REPORT_FILES:
             (output / name).unlink(missing_ok=True)
 
 
@@ -87,6 +89,7 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         tracking.save(output)
         (output / "spec.yaml").write_text(spec.to_yaml())
         _teachers(spec, data, tracking, console, resume=False)
+        _baselines(spec, data, tracking, console, resume=False)
         return _fit(_tuner(spec, data, tracking, console), _planned_trials(spec), spec, tracking, output, console)
 
 
@@ -109,6 +112,7 @@ def resume_study(output: Path, address: str | None = None, console: Console | No
         data = _prepare(spec, console)
         reopen(tracking)
         _teachers(spec, data, tracking, console, resume=True)
+        _baselines(spec, data, tracking, console, resume=True)
         # Errored trials stay as they ended (recorded FAILED with their reason); unfinished ones go on.
         tuner = tune.Tuner.restore(tracking.tune_path, trainable=_trainable(spec, data, tracking), resume_unfinished=True, resume_errored=False)
         console.print(f"Resuming study '{spec.name}' from {tracking.tune_path}")
@@ -153,6 +157,12 @@ def _teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, console: 
             console.print(f"  teacher {task}: {outcome}")
 
 
+def _baselines(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Console, resume: bool) -> None:
+    if spec.comparison.single_task_baselines:
+        counts = baselines.run_baselines(spec, data, tracking, console, resume)
+        console.print("Single-task baselines: " + ", ".join(f"{n} {what}" for what, n in counts.items() if n))
+
+
 def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, console: Console) -> StudyResult:
     """Run the trials, settle their MLflow runs, write the report, end the parent run."""
     from polytask.report import print_table, write_report
@@ -166,13 +176,15 @@ def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, c
     except BaseException as exc:
         _end_parent(tracking, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
-    statuses = comparison.trials["status"].tolist() if len(comparison.trials) else []
+    trials = comparison.trials
+    statuses = trials[trials["role"] == "trial"]["status"].tolist() if len(trials) else []
     finished, failed = statuses.count("FINISHED"), statuses.count("FAILED")
+    total -= len(spec.seeds) * len(comparison.dropped)  # evaluation trials of a candidate whose search never completed
     # KILLED: the study was interrupted before every planned trial ended
     status = "KILLED" if finished + failed < total else "FINISHED" if finished else "FAILED"
     _end_parent(tracking, status, finished=finished, failed=failed, total=total)
     print_table(comparison, spec, console)
-    console.print(f"Report: {output / 'comparison.md'}   MLflow UI: polytask ui {output}")
+    console.print(f"Report: {output / 'comparison.md'} and {output / 'comparison.html'}   MLflow UI: polytask ui {output}")
     return StudyResult(output, tracking, comparison)
 
 

@@ -149,7 +149,8 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
 
         validation = evaluate(model, data.splits["validation"], data, settings.eval_batch_size, device, "val", settings.precision)
         val_score = score({t.name: TASK_TYPES[t.type].unitless(t.metric, validation[f"val/{t.name}/{t.metric}"], t) for t in counted}, directions)
-        if val_score > best["score"] + settings.early_stopping.min_delta:
+        # selection on validation only: the best epoch so far, or with selection last_epoch each new one
+        if val_score > best["score"] + settings.early_stopping.min_delta or spec.comparison.selection == "last_epoch":
             best = {"score": val_score, "epoch": epoch + 1, "metrics": validation}
             best_model = trainable_state(model)
             bad_epochs = 0

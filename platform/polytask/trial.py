@@ -25,7 +25,7 @@ from ray import tune
 
 from polytask.data import PreparedData
 from polytask.schedulers import SCORE
-from polytask.search import config_weights
+from polytask.search import FIXED, LEARNING_RATE, config_weights
 from polytask.spec import StudySpec
 from polytask.strategies.weighting import get_weighting_class
 from polytask.tracking import Tracking, TrialRun
@@ -70,8 +70,10 @@ class TuneReporter:
 
 def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     spec = context.spec
+    if LEARNING_RATE in config:  # tuned (comparison.tuning): this trial's own learning rate
+        spec = spec.model_copy(update={"training": spec.training.model_copy(update={"learning_rate": float(config[LEARNING_RATE])})})
     weights = config_weights(config, spec.task_names)
-    plan = TrialPlan(spec, config["candidate"], int(config["seed"]), weights, config.get("search_index"), teacher=bool(config.get("teacher")))
+    plan = TrialPlan(spec, config["candidate"], int(config["seed"]), weights, config.get("search_index"), teacher=config.get("role") == "teacher")
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     trial_id = tune.get_context().get_trial_id()
     state = _load_checkpoint()
@@ -79,7 +81,7 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         context.tracking,
         trial_id=trial_id,
         run_name=plan.run_name,
-        tags=_tags(spec, plan),
+        tags=_tags(spec, plan, config),
         params={**_params(spec, plan, config), **_target_scales(context.data)},
         resuming=state is not None,
     )
@@ -124,19 +126,30 @@ def _load_checkpoint() -> dict[str, Any] | None:
         return torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True)
 
 
-def _tags(spec: StudySpec, plan: TrialPlan) -> dict[str, str]:
+def _tags(spec: StudySpec, plan: TrialPlan, config: dict[str, Any]) -> dict[str, str]:
     candidate = spec.candidate(plan.candidate)
     return {
         "polytask.candidate": plan.candidate,
         "polytask.strategy": candidate.weighting,
-        "polytask.family": get_weighting_class(candidate.weighting).family,
+        "polytask.family": family(spec, plan.candidate) if config.get("role", "trial") == "trial" else config["role"],
+        "polytask.phase": config.get("phase", FIXED),
+        **{f"polytask.{key}": config[key] for key in ("selected_trial", "fingerprint") if key in config},
         "polytask.sharing": spec.sharing_of(plan.candidate).name,
         "polytask.sampling": spec.sampling_of(plan.candidate).policy if spec.per_task_sources else "one dataset",
         "polytask.seed": str(plan.seed),
         "polytask.searched": str(candidate.search is not None).lower(),
-        "polytask.role": "teacher" if plan.teacher else "trial",
+        "polytask.role": config.get("role", "trial"),
         "polytask.distilled": str(candidate.distill).lower(),
     }
+
+
+def family(spec: StudySpec, label: str) -> str:
+    """What a candidate varies, for the MLflow UI's filters: ``sharing`` when it is an
+    architecture under equal weighting, else its weighting's family (``loss`` or ``gradient``)."""
+    candidate = spec.candidate(label)
+    if candidate.weighting == "equal" and spec.sharing_of(label).name != "hard":
+        return "sharing"
+    return get_weighting_class(candidate.weighting).family
 
 
 def _params(spec: StudySpec, plan: TrialPlan, config: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The comparison table: Pareto fronts, aggregation over seeds, rendering."""
+"""The comparison (rows, baselines, Δm, ranks, p-values, hypervolume) and its rendering, on
+runs written by hand; every expected number is worked out in the comments."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ import math
 
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
-from polytask.report import compare, pareto_front, to_frame, to_markdown
+from polytask import stats
+from polytask.comparison import compare, pareto_front
+from polytask.report import headline, to_frame, to_markdown
 from polytask.spec import parse_spec
+
+SUBJ, RATING = "subjectivity", "rating"
 
 
 def test_pareto_front_of_known_points():
@@ -19,44 +25,153 @@ def test_pareto_front_of_known_points():
     assert pareto_front(frame, ["a", "b"], ["max", "min"]) == ["t"]
 
 
-def trial(candidate, seed, subjectivity, sentiment, status="FINISHED", **extra):
-    return {
-        "run_name": f"{candidate}/seed{seed}", "candidate": candidate, "seed": seed, "status": status,
+def run(candidate, seed, role="trial", phase="fixed", status="FINISHED", val=None, test=None, **extra):
+    """One nested run as collect_trials returns it. ``val`` / ``test``: (accuracy, macro_f1, mae)."""
+    record = {
+        "run_name": f"{candidate}/seed{seed}", "candidate": candidate, "seed": seed, "status": status, "role": role, "phase": phase,
         "outcome": "completed" if status == "FINISHED" else "error", "reason": "" if status == "FINISHED" else "Traceback\nValueError: boom",
-        "best/val/subjectivity/accuracy": subjectivity, "best/val/sentiment/accuracy": sentiment,
-        "best/val/score": (subjectivity + sentiment) / 2, **extra,
+        "trial_id": f"{candidate}-{seed}-{phase}", "selected_trial": "", "fingerprint": "", "reused_from": "", "learning_rate": 1e-3, **extra,
     }
+    for prefix, values in (("best/val", val), ("test", test)):
+        if values is not None:
+            accuracy, f1, mae = values
+            record |= {f"{prefix}/{SUBJ}/accuracy": accuracy, f"{prefix}/{SUBJ}/macro_f1": f1, f"{prefix}/{RATING}/mae": mae}
+    if val is not None:
+        record["best/val/score"] = (val[0] - val[2]) / 2
+    return record
+
+
+def single_task(seed, accuracy, f1, mae):
+    """A seed's two single-task models; each carries its own task's metrics only."""
+    subj = run(f"single-task-{SUBJ}", seed, role="baseline", **{"cost/step_time_ms": 10.0, "cost/params/total": 100.0})
+    rating = run(f"single-task-{RATING}", seed, role="baseline", **{"cost/step_time_ms": 20.0, "cost/params/total": 200.0})
+    for prefix in ("best/val", "test"):
+        subj |= {f"{prefix}/{SUBJ}/accuracy": accuracy, f"{prefix}/{SUBJ}/macro_f1": f1}
+        rating |= {f"{prefix}/{RATING}/mae": mae}
+    subj["best/val/score"], rating["best/val/score"] = accuracy, -mae
+    return [subj, rating]
 
 
 @pytest.fixture
 def spec(make_study):
     return parse_spec(make_study(
+        tasks=[{"name": SUBJ, "label_column": "kind"}, {"name": RATING, "label_column": "sentiment", "type": "regression"}],
         candidates=[{"weighting": "equal"}, {"weighting": "pcgrad"}, {"name": "tuned", "weighting": "scalarization", "search": {"trials": 3}}],
         seeds=[0, 1],
+        comparison={"single_task_baselines": True},
     ))
 
 
-def test_compare_aggregates_seeds_and_keeps_the_tuned_front(spec):
-    trials = pd.DataFrame([
-        trial("equal", 0, 0.90, 0.70), trial("equal", 1, 0.94, 0.74),
-        trial("pcgrad", 0, 0.95, 0.72), trial("pcgrad", 1, 0.0, 0.0, status="FAILED"),
-        trial("tuned", 0, 0.96, 0.71, **{"weight.subjectivity": 1.5, "weight.sentiment": 0.5}),
-        trial("tuned", 1, 0.93, 0.75, **{"weight.subjectivity": 0.6, "weight.sentiment": 1.4}),
-        trial("tuned", 0, 0.92, 0.70, **{"weight.subjectivity": 1.0, "weight.sentiment": 1.0}),
+@pytest.fixture
+def trials():
+    weights = {"s1": (1.5, 0.5), "s2": (0.6, 1.4), "s3": (1.0, 1.0)}
+    searched = [  # validation (accuracy, mae): s3 is dominated by s1 (0.80 > 0.78 and 2.2 < 2.6)
+        run("tuned", i % 2, phase="search", val=(acc, 0.7, mae), test=(acc, 0.7, mae), trial_id=name, run_name=f"tuned/seed{i % 2}/trial{i + 1}",
+            **{"weight.subjectivity": weights[name][0], "weight.rating": weights[name][1]})
+        for i, (name, acc, mae) in enumerate([("s1", 0.80, 2.2), ("s2", 0.85, 2.5), ("s3", 0.78, 2.6)])
+    ]
+    return pd.DataFrame([
+        *single_task(0, 0.80, 0.70, 2.0), *single_task(1, 0.80, 0.70, 2.0),
+        run("equal", 0, val=(0.86, 0.7, 2.0), test=(0.84, 0.70, 1.8)), run("equal", 1, val=(0.84, 0.7, 2.1), test=(0.88, 0.70, 1.6)),
+        run("pcgrad", 0, val=(0.86, 0.7, 2.1), test=(0.86, 0.70, 2.1)), run("pcgrad", 1, val=(0.86, 0.7, 2.1), test=(0.86, 0.70, 2.1)),
+        run("pcgrad", 2, status="FAILED"),
+        *searched,
+        run("tuned", 0, phase="evaluation", val=(0.79, 0.7, 2.3), test=(0.80, 0.70, 2.0), selected_trial="s1"),
+        run("tuned", 1, phase="evaluation", val=(0.80, 0.7, 2.2), test=(0.82, 0.70, 1.9), selected_trial="s1"),
     ])
+
+
+def test_rows_over_seeds_with_the_single_task_baseline_and_the_tuned_evaluation(spec, trials):
     comparison = compare(spec, trials)
     rows = {r.label: r for r in comparison.rows}
-    assert set(rows) == {"equal", "pcgrad", "tuned [1.50, 0.50]", "tuned [0.60, 1.40]"}
+    assert list(rows) == ["equal", "pcgrad", "tuned", "single-task"]
+    assert comparison.split == "test" and comparison.reference == "tuned"
+    assert (rows["pcgrad"].trials, rows["pcgrad"].failed) == (2, 1)
+    # tuned: its two evaluation trials, not its three search trials
+    assert rows["tuned"].values[f"test/{SUBJ}/accuracy"] == [0.80, 0.82]
+    assert rows["tuned"].note.startswith("weights [1.50, 0.50]: tuned/seed0/trial1, best val/score of 3 search trials")
+    # the single-task row: each task from its own model; costs summed over the 2 models
+    single = rows["single-task"]
+    assert single.values[f"test/{RATING}/mae"] == [2.0, 2.0] and single.values["cost/step_time_ms"] == [30.0, 30.0]
+    assert single.values["cost/params/total"] == [300.0, 300.0]
+    assert single.values["best/val/score"] == [pytest.approx((0.80 - 2.0) / 2)] * 2
+    # the front of the search on validation: s1 and s2
+    searched, front = comparison.fronts["tuned"]
+    assert list(searched.loc[front, "trial_id"]) == ["s1", "s2"]
+
+
+def test_confidence_interval_over_seeds(spec, trials):
+    equal = next(r for r in compare(spec, trials).rows if r.label == "equal")
+    e = equal.estimate(f"test/{SUBJ}/accuracy")
+    # [0.84, 0.88]: mean 0.86, std 0.02·√2 = 0.028284; t(0.975, 1) = 12.7062 → half width 12.7062 · 0.028284 / √2 = 0.254124
+    assert (e.n, e.mean, e.std) == (2, pytest.approx(0.86), pytest.approx(0.0282843, abs=1e-6))
+    assert (e.ci_low, e.ci_high) == (pytest.approx(0.86 - 0.254124, abs=1e-5), pytest.approx(0.86 + 0.254124, abs=1e-5))
+
+
+def test_delta_m_per_task_and_per_metric_with_mixed_directions(spec, trials):
+    rows = {r.label: r for r in compare(spec, trials).rows}
     equal = rows["equal"]
-    assert equal.mean("best/val/subjectivity/accuracy") == pytest.approx(0.92)
-    assert equal.std("best/val/subjectivity/accuracy") == pytest.approx(math.sqrt(2 * 0.02**2))  # sample std
-    assert (rows["pcgrad"].trials, rows["pcgrad"].failed) == (1, 1)
-    assert math.isnan(rows["pcgrad"].std("best/val/score"))
-    assert comparison.best.label == "tuned [0.60, 1.40]"  # score 0.84, the highest
+    # test means against the single-task means: accuracy 0.86 vs 0.80 → +7.5%; macro_f1 0.70 vs 0.70 → 0%;
+    # mae (lower is better) 1.7 vs 2.0 → −(1.7 − 2.0)/2.0 = +15%
+    # per task: subjectivity (7.5 + 0)/2 = 3.75, rating 15 → (3.75 + 15)/2 = 9.375; per metric: (7.5 + 0 + 15)/3 = 7.5
+    assert equal.delta_m_task == pytest.approx(9.375)
+    assert equal.delta_m_metric == pytest.approx(7.5)
+    # per seed (per task): seed 0 acc 0.84 → +5%, f1 0, mae 1.8 → +10% → (2.5 + 10)/2 = 6.25; seed 1 acc +10%, mae 1.6 → +20% → (5 + 20)/2 = 12.5
+    assert equal.delta_m_seeds == pytest.approx([6.25, 12.5])
+    # tuned: seed 0 all equal → 0; seed 1 acc 0.82 → +2.5%, mae 1.9 → +5% → (1.25 + 5)/2 = 3.125
+    assert rows["tuned"].delta_m_seeds == pytest.approx([0.0, 3.125])
+    assert rows["single-task"].delta_m_task == pytest.approx(0.0)
+
+
+def test_mean_rank_and_p_value_against_tuned_scalarization(spec, trials):
+    rows = {r.label: r for r in compare(spec, trials).rows}
+    # test accuracy means: equal 0.86, pcgrad 0.86 (tie → 1.5 each), tuned 0.81 → 3, single 0.80 → 4
+    # test mae means (lower better): equal 1.7 → 1, tuned 1.95 → 2, single 2.0 → 3, pcgrad 2.1 → 4
+    assert {k: r.rank for k, r in rows.items()} == {"equal": 1.25, "pcgrad": 2.75, "tuned": 2.5, "single-task": 3.5}
+    # Welch on the per-seed Δm: equal [6.25, 12.5] vs tuned [0, 3.125]; means 9.375 and 1.5625, variances 19.53125 and 4.8828125
+    # t = 7.8125 / √(19.53125/2 + 4.8828125/2) = 7.8125 / 3.49386 = 2.23607; df = 12.20703² / (9.765625²/1 + 2.44140625²/1) = 1.47059
+    t, df = 7.8125 / math.sqrt(19.53125 / 2 + 4.8828125 / 2), (19.53125 / 2 + 4.8828125 / 2) ** 2 / ((19.53125 / 2) ** 2 + (4.8828125 / 2) ** 2)
+    assert t == pytest.approx(2.23607, abs=1e-5) and df == pytest.approx(1.47059, abs=1e-5)
+    assert rows["equal"].p_value == pytest.approx(2 * scipy_stats.t.sf(t, df))
+    assert math.isnan(rows["tuned"].p_value)  # the reference itself
+
+
+def test_hypervolume_gain_over_the_tuned_front(spec, trials):
+    rows = {r.label: r for r in compare(spec, trials).rows}
+    # tuned's evaluation seeds (0.79, 2.3) and (0.80, 2.2) lie inside what s1 = (0.80, 2.2) dominates → no gain
+    assert rows["tuned"].hv_gain == 0.0
+    # equal's seeds (0.86, 2.0), (0.84, 2.1) beat the whole front on both metrics → a positive gain
+    assert rows["equal"].hv_gain > 0
+    # the same gain computed directly: points oriented (accuracy, −mae), the reference from every row's seeds and the front
+    front = stats.oriented([[0.80, 2.2], [0.85, 2.5]], ["max", "min"])
+    every = stats.oriented([[0.80, 2.2], [0.85, 2.5], [0.86, 2.0], [0.84, 2.1], [0.86, 2.1], [0.86, 2.1], [0.79, 2.3], [0.80, 2.2], [0.80, 2.0], [0.80, 2.0]], ["max", "min"])
+    reference = stats.reference_point(every)
+    expected = stats.hypervolume_gain(stats.oriented([[0.86, 2.0], [0.84, 2.1]], ["max", "min"]), front, reference)
+    assert rows["equal"].hv_gain == pytest.approx(expected)
+
+
+def test_a_tuned_candidate_without_a_completed_search_is_reported_as_dropped(spec, trials):
+    kept = trials[~((trials["candidate"] == "tuned"))]
+    failed = pd.DataFrame([run("tuned", 0, phase="search", status="FAILED")])
+    comparison = compare(spec, pd.concat([kept, failed], ignore_index=True))
+    assert comparison.dropped == ["tuned"] and comparison.reference is None
+    assert "`tuned` has no evaluation trials" in to_markdown(comparison, spec)
+
+
+def test_markdown_and_csv_say_how_each_number_was_made(spec, trials):
+    comparison = compare(spec, trials)
     markdown = to_markdown(comparison, spec)
-    assert "| ★ tuned [0.60, 1.40] | 1 |" in markdown
-    assert "| equal | 2 | 0.920 ± 0.028 |" in markdown
-    assert "`pcgrad/seed1`: error — ValueError: boom" in markdown
-    table = to_frame(comparison).set_index("candidate")
-    assert table.loc["equal", "best/val/sentiment/accuracy mean"] == pytest.approx(0.72)
-    assert bool(table.loc["tuned [0.60, 1.40]", "best"])
+    headers, body = headline(comparison, spec)
+    assert headers[:4] == ["strategy", "seeds", f"test {SUBJ} accuracy", f"test {RATING} mae"]
+    assert "Δm% (per task)" in headers and "p vs tuned" in headers and "HV gain vs front" in headers
+    equal = next(cells for cells in body if cells[0].endswith("equal"))
+    assert equal[1] == "2" and equal[2] == "0.860 ± 0.028" and "+9.37" in equal and "+7.50" in equal
+    assert "| pcgrad | 2 (1 failed) |" in markdown and "(reference)" in markdown
+    assert "Model selection, validation only" in markdown and "test data never chooses anything" in markdown
+    assert "## `tuned`: Pareto-optimal search trials (2 of 3)" in markdown and "[1.50, 0.50]" in markdown
+    assert "`pcgrad/seed2`: error — ValueError: boom" in markdown
+    assert "0.860 ± 0.028 [0.606, 1.114]" in markdown  # mean ± std [95% CI] in the detail table
+    table = to_frame(comparison).set_index("strategy")
+    assert table.loc["equal", "delta_m_per_task"] == pytest.approx(9.375)
+    assert table.loc["equal", f"test/{SUBJ}/accuracy ci_low"] == pytest.approx(0.605876, abs=1e-5)
+    assert bool(table.loc["equal", "best"])  # best mean validation score: (0.85 − 2.05)/2 = −0.6 beats the others

@@ -22,10 +22,11 @@ def spec(make_study):
 
 
 def test_plan_is_seed_major_with_searched_trials_after(spec):
-    plan = [(p.candidate, p.seed, p.search_index) for p in plan_trials(spec)]
+    plan = [(p.candidate, p.seed, p.search_index, p.phase) for p in plan_trials(spec)]
     assert plan == [
-        ("equal", 0, None), ("pcgrad", 0, None), ("equal", 1, None), ("pcgrad", 1, None),
-        ("tuned", 0, 1), ("tuned", 1, 2), ("tuned", 0, 3),
+        ("equal", 0, None, "fixed"), ("pcgrad", 0, None, "fixed"), ("equal", 1, None, "fixed"), ("pcgrad", 1, None, "fixed"),
+        ("tuned", 0, 1, "search"), ("tuned", 1, 2, "search"), ("tuned", 0, 3, "search"),
+        ("tuned", 0, None, "evaluation"), ("tuned", 1, None, "evaluation"),
     ]
 
 
@@ -36,13 +37,13 @@ def test_weights_are_scaled_to_sum_to_the_task_count():
 
 def final(sub: float, sent: float = 0.7, epoch: int = 2, **extra) -> dict:
     """A trial's last result as Tune passes it to the searcher (the tiny study trains 2 epochs)."""
-    return {"best/val/subjectivity/accuracy": sub, "best/val/sentiment/accuracy": sent, "epoch": epoch, **extra}
+    return {"best/val/subjectivity/accuracy": sub, "best/val/sentiment/accuracy": sent, "best/val/score": (sub + sent) / 2, "epoch": epoch, **extra}
 
 
 def test_searcher_suggests_the_plan_then_finishes_and_feeds_optuna(spec):
     searcher = StudySearcher(spec)
     configs = [searcher.suggest(f"t{i}") for i in range(7)]
-    assert searcher.suggest("t7") == Searcher.FINISHED
+    assert searcher.suggest("t7") is None  # the evaluation trials wait for the search to end
     assert [c["candidate"] for c in configs] == ["equal", "pcgrad", "equal", "pcgrad", "tuned", "tuned", "tuned"]
     for config in configs[4:]:
         assert sum(config_weights(config, spec.task_names)) == pytest.approx(2.0)
@@ -56,6 +57,43 @@ def test_searcher_suggests_the_plan_then_finishes_and_feeds_optuna(spec):
     assert [t.params == configs[4 + i]["sampled"] for i, t in enumerate(study.trials)] == [True] * 3
     assert [t.user_attrs["tune_trial_id"] for t in study.trials] == ["t4", "t5", "t6"]
     assert study.directions[0].name == "MAXIMIZE" and len(study.directions) == 2
+    evaluation = [searcher.suggest("t7"), searcher.suggest("t8")]
+    assert searcher.suggest("t9") == Searcher.FINISHED
+    # the best validation val/score (t6) is trained on every seed, with its own weights
+    assert [(c["phase"], c["seed"], c["selected_trial"]) for c in evaluation] == [("evaluation", 0, "t6"), ("evaluation", 1, "t6")]
+    assert all(c["sampled"] == configs[6]["sampled"] for c in evaluation)
+
+
+def test_a_candidate_whose_search_never_completed_is_dropped_not_awaited(spec):
+    searcher = StudySearcher(spec)
+    for i in range(7):
+        searcher.suggest(f"t{i}")
+    for trial_id in ["t4", "t5", "t6"]:
+        searcher.on_trial_complete(trial_id, None, error=True)
+    assert searcher.suggest("t7") == Searcher.FINISHED
+    assert "no search trial completed" in searcher.dropped["tuned"]
+
+
+def test_an_equal_tuning_budget_searches_every_candidates_learning_rate(make_study):
+    """comparison.tuning: each candidate gets the same number of search trials, the learning
+    rate drawn in [low, high]; a fixed strategy's search has the single objective val/score."""
+    spec = parse_spec(make_study(
+        candidates=[{"weighting": "equal"}, {"name": "tuned", "weighting": "scalarization", "search": {"trials": 2}}],
+        seeds=[0, 1],
+        comparison={"tuning": {"trials": 2, "learning_rate": [1e-4, 1e-2]}},
+    ))
+    plan = [(p.candidate, p.phase) for p in plan_trials(spec)]
+    assert plan.count(("equal", "search")) == plan.count(("tuned", "search")) == 2
+    assert plan.count(("equal", "evaluation")) == plan.count(("tuned", "evaluation")) == 2
+    searcher = StudySearcher(spec)
+    configs = [searcher.suggest(f"t{i}") for i in range(4)]
+    assert all(1e-4 <= c["learning_rate"] <= 1e-2 for c in configs)
+    assert ["sampled" in c for c in configs] == [False, False, True, True]
+    assert len(searcher.searches["equal"].study.directions) == 1
+    searcher.on_trial_complete("t0", final(0.6))
+    searcher.on_trial_complete("t1", final(0.8))
+    selected = searcher.suggest("t4")
+    assert (selected["candidate"], selected["learning_rate"]) == ("equal", configs[1]["learning_rate"])
 
 
 def test_stopped_diverged_and_errored_trials_are_not_told_as_complete(spec):

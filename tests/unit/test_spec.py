@@ -271,7 +271,7 @@ def test_optuna_storage_is_an_rdb_url_for_a_searched_candidate(make_study):
     (scheme,) = problems_of(make_study(candidates=[SEARCHED], optuna={"storage": "redis://localhost"}))
     assert scheme.startswith("optuna.storage") and "sqlite:///optuna.db" in scheme
     (unused,) = problems_of(make_study(optuna={"storage": "sqlite:///optuna.db"}))
-    assert "no candidate searches" in unused
+    assert "nothing is searched" in unused
     (pbt,) = problems_of(make_study(candidates=[SEARCHED], optuna={"storage": "sqlite:///o.db"}, execution={"scheduler": {"kind": "pbt"}}))
     assert "unused with execution.scheduler.kind pbt" in pbt
 
@@ -282,3 +282,18 @@ def test_command_line_overrides_land_in_the_saved_spec(make_study):
     spec = with_overrides(parse_spec(make_study()), storage="s3://bucket/tune", tracking_uri="http://127.0.0.1:5000")
     again = parse_spec(yaml.safe_load(spec.to_yaml()))
     assert again.execution.storage == "s3://bucket/tune" and again.tracking.uri == "http://127.0.0.1:5000"
+
+
+def test_comparison_switches_are_checked_with_the_field_and_the_fix(make_study):
+    (inverted,) = problems_of(make_study(comparison={"tuning": {"trials": 2, "learning_rate": [1e-2, 1e-4]}}))
+    assert inverted.startswith("comparison.tuning.learning_rate") and "low < high" in inverted
+    (budget,) = problems_of(make_study(candidates=[SEARCHED], comparison={"tuning": {"trials": 2, "learning_rate": [1e-4, 1e-2]}}))
+    assert budget.startswith("candidates[0].search.trials") and "equal tuning budget" in budget
+    (selection,) = problems_of(make_study(comparison={"selection": "last_epoch"}, training={"epochs": 2, "early_stopping": {"patience": 1}}))
+    assert selection.startswith("comparison.selection") and "best_epoch" in selection
+    (single,) = problems_of(make_study(tasks=[{"name": "sentiment", "label_column": "sentiment"}], comparison={"single_task_baselines": True}))
+    assert single.startswith("comparison.single_task_baselines")
+    (cache,) = problems_of(make_study(comparison={"baseline_cache": "/tmp/x"}))
+    assert cache.startswith("comparison.baseline_cache") and "single_task_baselines: true" in cache
+    spec = parse_spec(make_study(comparison={"single_task_baselines": True, "tuning": {"trials": 3, "learning_rate": [1e-4, 1e-2]}}))
+    assert spec.tuned("equal") and spec.comparison.tuning.trials == 3

@@ -43,6 +43,7 @@ def check_spec(spec: StudySpec) -> list[Problem]:
     problems += _check_sources(spec)
     problems += _check_scheduler(spec)
     problems += _check_optuna(spec)
+    problems += _check_comparison(spec)
     return problems
 
 
@@ -77,9 +78,30 @@ def _check_optuna(spec: StudySpec) -> list[Problem]:
         return [Problem("optuna.storage", f"{storage!r} is not an RDB URL; use e.g. sqlite:///optuna.db or postgresql://user@host/db, or leave it out to keep the search in memory")]
     if spec.execution.scheduler.kind == "pbt":
         return [Problem("optuna.storage", "is unused with execution.scheduler.kind pbt: the population's first weights are drawn at random and then evolved by PBT, not by Optuna; remove it")]
-    if not any(c.search is not None for c in spec.candidates):
-        return [Problem("optuna.storage", "is set but no candidate searches task weights (`search:`); remove it or add a searched scalarization candidate")]
+    if not any(spec.tuned(c.label) for c in spec.candidates):
+        return [Problem("optuna.storage", "is set but nothing is searched (no candidate has `search:` and comparison.tuning is unset); remove it or add a searched candidate")]
     return []
+
+
+def _check_comparison(spec: StudySpec) -> list[Problem]:
+    comparison, problems = spec.comparison, []
+    tuning = comparison.tuning
+    if tuning is not None:
+        low, high = tuning.learning_rate
+        if low >= high:
+            problems.append(Problem("comparison.tuning.learning_rate", f"[{low}, {high}] is not a range; give [low, high] with low < high, e.g. [1e-5, 1e-3]"))
+        if spec.execution.scheduler.kind == "pbt":
+            problems.append(Problem("comparison.tuning", "does not combine with execution.scheduler.kind pbt (PBT evolves its own population); remove one of them"))
+        for i, candidate in enumerate(spec.candidates):
+            if candidate.search is not None and candidate.search.trials != tuning.trials:
+                problems.append(Problem(f"candidates[{i}].search.trials", f"{candidate.search.trials} differs from comparison.tuning.trials {tuning.trials}; an equal tuning budget gives every candidate the same number of trials: set them equal"))
+    if comparison.selection == "last_epoch" and spec.training.early_stopping.patience is not None:
+        problems.append(Problem("comparison.selection", "last_epoch does not combine with training.early_stopping (which keeps the best epoch); use selection: best_epoch or remove early_stopping.patience"))
+    if comparison.single_task_baselines and len(spec.main_tasks) < 2:
+        problems.append(Problem("comparison.single_task_baselines", "needs two or more main tasks (with one, the study is its own single-task baseline); set it to false"))
+    if comparison.baseline_cache is not None and not comparison.single_task_baselines:
+        problems.append(Problem("comparison.baseline_cache", "is set but comparison.single_task_baselines is false; set single_task_baselines: true or remove it"))
+    return problems
 
 
 def _check_task(spec: StudySpec, i: int) -> list[Problem]:

@@ -417,6 +417,41 @@ class TrackingSpec(_Model):
     experiment: str | None = None  # None: the study name
 
 
+class TuningSpec(_Model):
+    """An equal tuning budget: every candidate gets ``trials`` trials whose learning rate (and,
+    for a searched scalarization candidate, task weights) Optuna proposes, then its configuration
+    with the best validation ``val/score`` is trained on every seed. Without it only the searched
+    candidates are tuned, which favours them (Xin et al., NeurIPS 2022)."""
+
+    trials: int = Field(ge=1)
+    learning_rate: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]  # [low, high], drawn log-uniformly
+    seed: int = 0  # Optuna sampler seed
+
+
+class ComparisonSpec(_Model):
+    """How the strategies are compared, fair by construction (see docs/comparisons.md).
+
+    Selection uses the validation split only: each trial answers with the epoch of its best
+    ``val/score`` (``best_epoch``) or its last epoch, its test metrics are those of that epoch's
+    model, and a tuned candidate's configuration is chosen on validation too.
+    """
+
+    selection: Literal["best_epoch", "last_epoch"] = "best_epoch"
+    # One single-task model per main task and seed (the study's encoder, hard sharing, the same
+    # training settings and budget): the reference of Δm. Reused from any earlier study whose
+    # data, task, encoder, training settings and seed are identical (a fingerprint of them).
+    single_task_baselines: bool = False
+    reuse_baselines: bool = True
+    baseline_cache: str | None = None  # a folder; None: <POLYTASK_CACHE>/baselines
+    tuning: TuningSpec | None = None
+    # Each strategy against tuned scalarization: Welch's t-test or a bootstrap test (over seeds).
+    significance_test: Literal["welch", "bootstrap"] = "welch"
+    confidence: float = Field(0.95, gt=0, lt=1)  # of the confidence intervals over seeds
+    # Register each strategy's best model (by validation val/score) in the MLflow model registry
+    # as <study>.<strategy>; the trials then also store their selected model as an artifact.
+    register_models: bool = False
+
+
 class StudySpec(_Model):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
@@ -432,6 +467,7 @@ class StudySpec(_Model):
     resources: ResourcesSpec = ResourcesSpec()
     execution: ExecutionSpec = ExecutionSpec()
     optuna: OptunaSpec = OptunaSpec()
+    comparison: ComparisonSpec = ComparisonSpec()
     tracking: TrackingSpec = TrackingSpec()
     output: str | None = None  # None: runs/<name>, relative to the working directory
 
@@ -457,6 +493,11 @@ class StudySpec(_Model):
 
     def sampling_of(self, label: str) -> SamplingSpec:
         return self.candidate(label).sampling or self.data.sampling or SamplingSpec()
+
+    def tuned(self, label: str) -> bool:
+        """Whether a candidate's configuration is searched (its weights, or every candidate's
+        learning rate with comparison.tuning) before it is trained on every seed."""
+        return self.candidate(label).search is not None or self.comparison.tuning is not None
 
     @property
     def distills(self) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from polytask.server import free_port
+from tests.debian import ensure_packages
 
 
 def server_binaries() -> Path | None:
@@ -33,7 +34,10 @@ def postgres_server(database: str = "polytask") -> Iterator[str]:
     """Yield a SQLAlchemy URL (psycopg 3) of a fresh database on a server started for the test."""
     binaries = server_binaries()
     if binaries is None:
-        pytest.skip("PostgreSQL server binaries not installed (Debian: apt-get install postgresql)")
+        reason = ensure_packages(["postgresql"], ["/usr/lib/postgresql/*/bin/pg_ctl"])
+        binaries = server_binaries()
+        if binaries is None:
+            pytest.skip(reason or "PostgreSQL server binaries not installed (Debian: apt-get install postgresql)")
     as_root = os.geteuid() == 0
     runner = ["runuser", "-u", "postgres", "--"] if as_root else []
     # Its own folder under /tmp: the postgres user cannot enter pytest's root-only tmp folders.

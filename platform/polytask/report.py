@@ -99,7 +99,7 @@ def make_figures(spec: StudySpec, comparison: Comparison, tracking: Tracking, ou
     reference = spec.candidate(comparison.reference).label if comparison.reference else next(iter(comparison.fronts), None)
     search, front = comparison.fronts.get(reference, (pd.DataFrame(columns=primary), []))
     figures.append(plots.plot_front(search, front, summaries(comparison, primary, strategies), primary, directions, names, output / "front.png",
-                                    f"{title} tuned-scalarization Pareto front and each strategy's mean (95% CI), validation"))
+                                    f"{title} tuned-scalarization front, strategy means (95% CI)"))
     split = "test" if comparison.split == "test" else "best/val"
     shown = [f"{split}/{t.name}/{t.primary_metric}" for t in tasks]
     baseline = next((r for r in comparison.rows if r.kind == "baseline"), None)

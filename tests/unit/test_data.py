@@ -182,3 +182,17 @@ def test_evaluation_batches_cover_every_row_once(make_study):
     split = data.splits["validation"]
     rows = np.concatenate([r for r, _ in eval_batches(split, 50)])
     assert sorted(rows.tolist()) == list(range(len(split)))
+
+
+def test_a_random_encoders_tokenizer_numbers_the_same_texts_the_same_way():
+    """The tokenizers library's WordPiece trainer breaks frequency ties in hash-map order; the
+    vocabulary polytask builds does not, so a seed, a resumed study or a baseline's fingerprint
+    always means the same ids."""
+    from polytask.encoders import load_tokenizer
+    from polytask.spec import RandomEncoder
+    from tests.support import synthetic_rows
+
+    texts = synthetic_rows(300, seed=3)["review"].tolist()
+    vocabularies = [load_tokenizer(RandomEncoder(kind="random", vocab_size=200), texts).get_vocab() for _ in range(4)]
+    assert all(v == vocabularies[0] for v in vocabularies[1:])
+    assert vocabularies[0]["[PAD]"] == 0 and len(vocabularies[0]) > 50

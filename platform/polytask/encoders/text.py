@@ -33,17 +33,33 @@ def load_tokenizer(spec: PretrainedEncoder | RandomEncoder, train_texts: list[st
 
     if isinstance(spec, PretrainedEncoder):
         return AutoTokenizer.from_pretrained(resolve_pretrained(spec.name))
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=spec.vocab_size, special_tokens=list(SPECIAL_TOKENS.values()), show_progress=False)
-    tokenizer.train_from_iterator(train_texts, trainer=trainer)
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    tokenizer = Tokenizer(models.WordPiece(vocab=_vocabulary(train_texts, spec.vocab_size, normalizer, pre_tokenizer), unk_token="[UNK]"))
+    tokenizer.normalizer, tokenizer.pre_tokenizer, tokenizer.decoder = normalizer, pre_tokenizer, decoders.WordPiece()
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+
+
+def _vocabulary(texts: list[str], size: int, normalizer, pre_tokenizer) -> dict[str, int]:
+    """A WordPiece vocabulary built deterministically: the special tokens, every character seen
+    (alone and as a ``##`` continuation, so any word can be spelled), then the most frequent
+    words (ties by string) up to ``size``. The tokenizers library's WordPiece trainer breaks
+    frequency ties in hash-map order, so its vocabulary changed from run to run; a random
+    encoder's ids must not (a seed, a resumed study and a baseline's fingerprint rely on it)."""
+    from collections import Counter
+
+    words = Counter(word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    characters = sorted({c for word in words for c in word})
+    tokens = list(dict.fromkeys([*SPECIAL_TOKENS.values(), *characters, *(f"##{c}" for c in characters)]))
+    for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])):
+        if len(tokens) >= size:
+            break
+        if word not in tokens:
+            tokens.append(word)
+    return {token: i for i, token in enumerate(tokens)}
 
 
 def build_backbone(spec: PretrainedEncoder | RandomEncoder, vocab_size: int, pad_id: int) -> nn.Module:

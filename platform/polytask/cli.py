@@ -196,7 +196,9 @@ def ui(
     if not (output / "study.json").is_file():
         _fail(StudyError([_no_study(output)]))
     tracking = Tracking.load(output)
-    console.print(f"MLflow UI on http://{host}:{port} (store {mask_credentials(tracking.uri)}); Ctrl-C stops it")
+    # MLflow 3 opens an experiment in its GenAI view unless asked for the machine-learning one
+    runs = f"http://{host}:{port}/#/experiments/{tracking.experiment_id}/runs?workflowType=machine_learning"
+    console.print(f"MLflow UI on http://{host}:{port} (store {mask_credentials(tracking.uri)}); this study's runs: {runs}; Ctrl-C stops it", soft_wrap=True)
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.uri, "--host", host, "--port", str(port), "--workers", "1"]
     raise typer.Exit(serve(command, server_env()))
 

@@ -184,6 +184,11 @@ def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, c
     status = "KILLED" if finished + failed < total else "FINISHED" if finished else "FAILED"
     _end_parent(tracking, status, finished=finished, failed=failed, total=total)
     print_table(comparison, spec, console)
+    if spec.comparison.register_models:
+        from polytask.registry import register_best_models
+
+        for name, version in register_best_models(spec, comparison, tracking).items():
+            console.print(f"Model registry: {name} version {version}")
     console.print(f"Report: {output / 'comparison.md'} and {output / 'comparison.html'}   MLflow UI: polytask ui {output}")
     return StudyResult(output, tracking, comparison)
 

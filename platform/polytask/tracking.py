@@ -162,6 +162,17 @@ class TrialRun:
             retrying(lambda: self.mlflow.log_batch(self.run_id, metrics=chunk))
             del self._buffer[:METRIC_BATCH]
 
+    def log_model(self, state: dict[str, Any]) -> None:
+        """The selected model's trained parameters as the run's ``model/model.pt`` (frozen
+        encoder layers are not stored: they are the pinned encoder's, named in the study's spec)."""
+        import tempfile
+
+        import torch
+
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(state, Path(folder) / "model.pt")
+            retrying(lambda: self.mlflow.log_artifacts(self.run_id, folder, "model"))
+
     def set_tags(self, tags: dict[str, str]) -> None:
         """Tags ``polytask.<key>``."""
         set_tags(self.mlflow, self.run_id, tags)

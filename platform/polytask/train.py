@@ -183,8 +183,8 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
             metrics.update(evaluate(model, data.splits["test"], data, settings.eval_batch_size, device, "test", settings.precision))
         if last and plan.teacher:  # what the students learn from, carried by the final report
             checkpoint = {"teacher_predictions": predict(model, data.splits["train"], data, settings.eval_batch_size, device, settings.precision)}
-        elif last:
-            checkpoint = None
+        elif last:  # the selected model, for the model registry (comparison.register_models)
+            checkpoint = {"selected_model": trainable_state(model)} if spec.comparison.register_models else None
         else:  # everything a retry needs to continue exactly where this epoch ended
             checkpoint = {
                 "epoch": epoch + 1,

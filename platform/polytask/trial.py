@@ -60,6 +60,10 @@ class TuneReporter:
         if epoch > self.run.logged_epoch:
             self.run.log(metrics, epoch)
             self.run.flush()  # before tune.report: a trial Tune stops after this report has logged it
+        model = (state or {}).pop("selected_model", None)
+        if model is not None:  # the final epoch's selected model goes to MLflow, not to Tune
+            self.run.log_model(model)
+            state = None
         if state is None:
             tune.report(metrics)
             return

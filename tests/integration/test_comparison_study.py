@@ -33,7 +33,7 @@ def studies(tmp_path_factory, text_data):
         candidates=[{"weighting": "equal"}, {"weighting": "pcgrad"}, {"name": "tuned", "weighting": "scalarization", "search": {"trials": 3}}],
     ))
     second = parse_spec(study_dict(
-        text_data, name="second", seeds=[0, 1], comparison={**comparison, "tuning": {"trials": 2, "learning_rate": [1e-3, 1e-2]}},
+        text_data, name="second", seeds=[0, 1], comparison={**comparison, "tuning": {"trials": 2, "learning_rate": [1e-3, 1e-2]}, "register_models": True},
         candidates=[{"weighting": "equal"}, {"name": "tuned", "weighting": "scalarization", "search": {"trials": 2}}],
     ))
     return run_study(first, output=root / "first"), run_study(second, output=root / "second"), root
@@ -128,3 +128,21 @@ def test_polytask_report_rebuilds_from_an_mlflow_experiment_alone(studies, tmp_p
     assert "Δm%" in done.stdout
     missing = subprocess.run([*command[:5], "nope", *command[6:]], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and "no experiment 'nope'" in missing.stderr and "first" in missing.stderr
+
+
+def test_each_strategys_best_model_is_registered(studies):
+    """register_models: the finished (not search) run with the best validation score of each
+    strategy becomes a version of <study>.<strategy>, its model/ artifact the trained parameters."""
+    import torch
+
+    _, second, _ = studies
+    client = MlflowClient(second.tracking.uri)
+    runs = [r for r in runs_of(second) if r.data.tags["polytask.role"] == "trial" and r.data.tags["polytask.phase"] == "evaluation"]
+    for strategy in ("equal", "tuned"):
+        (version,) = client.search_model_versions(f"name = 'second.{strategy}'")
+        mine = [r for r in runs if r.data.tags["polytask.candidate"] == strategy]
+        best = max(mine, key=lambda r: r.data.metrics["best/val/score"])
+        assert version.run_id == best.info.run_id and version.tags["polytask.seed"] == best.data.tags["polytask.seed"]
+        state = torch.load(client.download_artifacts(version.run_id, "model/model.pt"), weights_only=True)
+        assert any(name.startswith("heads.") for name in state) and all(isinstance(t, torch.Tensor) for t in state.values())
+    assert not client.search_registered_models("name = 'first.equal'")  # only where the spec asks for it

@@ -112,9 +112,10 @@ def test_a_killed_driver_resumes_without_rerunning_or_duplicating(tmp_path, text
     assert "started  equal/seed0" not in second.log  # the finished trial did not train again
 
     after = runs()
-    assert sorted(after) == ["equal/seed0", "equal/seed1", "tuned/seed0/trial1", "tuned/seed1/trial2"]
+    # the search's two trials, then its selected weights on both seeds (evaluation)
+    assert sorted(after) == ["equal/seed0", "equal/seed1", "tuned/seed0", "tuned/seed0/trial1", "tuned/seed1", "tuned/seed1/trial2"]
     assert {r.info.status for r in after.values()} == {"FINISHED"}
-    assert len({r.data.tags["polytask.trial_id"] for r in after.values()}) == 4
+    assert len({r.data.tags["polytask.trial_id"] for r in after.values()}) == 6
     # the finished trial's run was left as it was: same run, same end, each epoch logged once
     assert after["equal/seed0"].info.run_id == before["equal/seed0"].info.run_id
     assert after["equal/seed0"].info.end_time == before["equal/seed0"].info.end_time
@@ -126,11 +127,11 @@ def test_a_killed_driver_resumes_without_rerunning_or_duplicating(tmp_path, text
     assert after["equal/seed1"].data.metrics["global_step"] == 3 * 150
 
     parent = client.get_run(tracking.parent_run_id)
-    assert parent.info.status == "FINISHED" and parent.data.metrics["trials/finished"] == 4
+    assert parent.info.status == "FINISHED" and parent.data.metrics["trials/finished"] == 6
     # the Optuna search: its two trials, each told once, nothing left running
     study = optuna.load_study(study_name=f"tiny.tuned.{tracking.parent_run_id[:8]}", storage=optuna_db)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
-    assert (output / "comparison.md").is_file() and len((output / "trials.csv").read_text().strip().splitlines()) == 1 + 4
+    assert (output / "comparison.md").is_file() and len((output / "trials.csv").read_text().strip().splitlines()) == 1 + 6
 
 
 def test_resume_refuses_a_folder_without_a_study(tmp_path):

@@ -137,10 +137,6 @@ def trained_to_the_end(trials: pd.DataFrame) -> pd.DataFrame:
 
 def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
     """Main tasks first (their primary metrics are the headline), auxiliary tasks after them."""
-    if len(trials) and "role" not in trials:
-        trials = trials.assign(role="trial")
-    if len(trials) and "phase" not in trials:
-        trials = trials.assign(phase="fixed")
     ordered = spec.main_tasks + [t for t in spec.tasks if t.auxiliary]
     metrics = [(t.name, m) for t in ordered for m in (TASK_TYPES[t.type].metrics if len(ordered) <= MANY_TASKS else [t.primary_metric])]
     columns = [f"best/val/{task}/{m}" for task, m in metrics] + ["best/val/score"]

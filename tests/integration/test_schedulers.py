@@ -37,8 +37,11 @@ def test_asha_stops_trials_that_fall_behind(tmp_path, text_data):
     output = io.StringIO()
     result = run_study(parse_spec(raw), output=tmp_path / "out", console=Console(file=output, width=160))
 
-    runs = nested_runs(result)
-    assert len(runs) == 5 and {r.info.status for r in runs} == {"FINISHED"}
+    everything = nested_runs(result)
+    assert {r.info.status for r in everything} == {"FINISHED"}
+    runs = [r for r in everything if r.data.tags["polytask.phase"] == "search"]
+    # after the search, its best weights on validation are trained once more on the one seed
+    assert len(runs) == 5 and [r.info.run_name for r in everything if r.data.tags["polytask.phase"] == "evaluation"] == ["tuned/seed0"]
     stopped = [r for r in runs if r.data.tags["polytask.outcome"] == STOPPED]
     completed = [r for r in runs if r.data.tags["polytask.outcome"] == "completed"]
     assert stopped and completed and len(stopped) + len(completed) == 5

@@ -50,13 +50,13 @@ def test_mlflow_has_one_parent_and_one_nested_run_per_trial(study):
     client, runs = nested_runs(result.tracking)
     assert sorted(r.info.run_name for r in runs) == sorted(
         [f"{c}/seed{s}" for c in ("equal", "uncertainty", "pcgrad", "mgda_ub") for s in (0, 1)]
-        + ["tuned/seed0/trial1", "tuned/seed1/trial2", "tuned/seed0/trial3"]
+        + ["tuned/seed0/trial1", "tuned/seed1/trial2", "tuned/seed0/trial3", "tuned/seed0", "tuned/seed1"]
     )
     assert {r.info.status for r in runs} == {"FINISHED"}
     parents = client.search_runs([result.tracking.experiment_id], filter_string="tags.`polytask.kind` = 'study'")
     assert [p.info.run_id for p in parents] == [result.tracking.parent_run_id]
     assert parents[0].info.status == "FINISHED"
-    assert parents[0].data.metrics["trials/finished"] == 11
+    assert parents[0].data.metrics["trials/finished"] == 13
     for run in runs:
         tags = run.data.tags
         assert tags["polytask.study"] == "tiny"
@@ -83,7 +83,7 @@ def test_every_validation_metric_has_a_per_epoch_history(study):
 def test_optuna_weights_are_logged_and_normalised(study):
     _, result = study
     _, runs = nested_runs(result.tracking)
-    tuned = [r for r in runs if r.data.tags["polytask.candidate"] == "tuned"]
+    tuned = [r for r in runs if r.data.tags["polytask.candidate"] == "tuned" and r.data.tags["polytask.phase"] == "search"]
     assert len(tuned) == 3
     weights = {tuple(round(float(r.data.params[f"weight.{t}"]), 6) for t in ("subjectivity", "sentiment")) for r in tuned}
     assert len(weights) == 3  # three different proposals
@@ -104,14 +104,14 @@ def test_the_printed_table_agrees_with_mlflow(study, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", result.tracking.uri)
     mlflow.set_tracking_uri(result.tracking.uri)
     runs = mlflow.search_runs(experiment_ids=[result.tracking.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{result.tracking.parent_run_id}'")
-    table = pd.read_csv(result.output / "comparison.csv").set_index("candidate")
-    for candidate in ("equal", "uncertainty", "pcgrad"):
+    table = pd.read_csv(result.output / "comparison.csv").set_index("strategy")
+    runs = runs[runs["tags.polytask.phase"] != "search"]  # a tuned row is its evaluation trials
+    for candidate in ("equal", "uncertainty", "pcgrad", "tuned"):
         mine = runs[runs["tags.polytask.candidate"] == candidate]
-        for column in ("best/val/subjectivity/accuracy", "best/val/sentiment/accuracy", "best/val/score"):
+        assert table.loc[candidate, "seeds"] == len(mine) == 2
+        for column in ("best/val/subjectivity/accuracy", "best/val/sentiment/accuracy", "best/val/score", "test/sentiment/accuracy"):
             assert table.loc[candidate, f"{column} mean"] == pytest.approx(mine[f"metrics.{column}"].mean())
             assert table.loc[candidate, f"{column} std"] == pytest.approx(mine[f"metrics.{column}"].std())
-    tuned_rows = [label for label in table.index if label.startswith("tuned [")]
-    assert 1 <= len(tuned_rows) <= 3
     assert table["best"].sum() == 1
     assert table.loc[table["best"], "best/val/score mean"].item() == table["best/val/score mean"].max()
 
@@ -119,19 +119,19 @@ def test_the_printed_table_agrees_with_mlflow(study, monkeypatch):
 def test_report_files_and_artifacts(study):
     _, result = study
     output = result.output
-    for name in ("comparison.md", "comparison.csv", "trials.csv", "front.png", "study.json", "spec.yaml"):
+    for name in ("comparison.md", "comparison.html", "comparison.csv", "trials.csv", "front.png", "tasks.png", "weights.png", "cost.png", "study.json", "spec.yaml"):
         assert (output / name).is_file(), name
     assert "★" in (output / "comparison.md").read_text()
     client = MlflowClient(result.tracking.uri)
     listed = {a.path for a in client.list_artifacts(result.tracking.parent_run_id, "report")}
-    assert listed == {"report/comparison.md", "report/comparison.csv", "report/trials.csv", "report/front.png"}
+    assert listed == {f"report/{name}" for name in ("comparison.md", "comparison.html", "comparison.csv", "trials.csv", "front.png", "tasks.png", "weights.png", "cost.png")}
     assert any(a.path == "spec.yaml" for a in client.list_artifacts(result.tracking.parent_run_id))
 
 
 def test_report_command_rebuilds_the_table_from_mlflow_alone(study, tmp_path):
     _, result = study
     copy = tmp_path / "copy"
-    shutil.copytree(result.output, copy, ignore=shutil.ignore_patterns("comparison.*", "trials.csv", "front.png", "tune"))
+    shutil.copytree(result.output, copy, ignore=shutil.ignore_patterns("comparison.*", "trials.csv", "*.png", "tune"))
     completed = subprocess.run([sys.executable, "-m", "polytask", "report", str(copy)], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     before = pd.read_csv(result.output / "comparison.csv")
@@ -202,7 +202,7 @@ def test_ui_command_serves_the_study(study):
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             runs = json.load(response)["runs"]
-        assert len(runs) == 12  # the parent and its eleven trials
+        assert len(runs) == 14  # the parent and its thirteen trials
     finally:
         process.terminate()
         process.wait(timeout=60)

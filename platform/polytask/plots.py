@@ -199,7 +199,7 @@ def plot_front(
         if len(spare):  # an empty grid cell: the legend goes there
             spare[0].legend([handles[k] for k in shown], shown, loc="center", frameon=False)
         else:
-            fig.legend([handles[k] for k in shown], shown, loc="outside right upper", frameon=False)
+            fig.legend([handles[k] for k in shown], shown, loc="outside right center", frameon=False)
         fig.suptitle(title)
         return _save(fig, path)
 
@@ -307,7 +307,7 @@ def plot_weights_over_time(histories: dict[str, pd.DataFrame], path: Path, title
                 ax.xaxis.set_tick_params(labelbottom=True)
         for ax in axes[len(frames):]:
             ax.axis("off")
-        fig.legend([handles[t] for t in tasks if t in handles], [t for t in tasks if t in handles], loc="outside right upper", frameon=False, title="task")
+        fig.legend([handles[t] for t in tasks if t in handles], [t for t in tasks if t in handles], loc="outside right center", frameon=False, title="task")
         fig.suptitle(title)
         return _save(fig, path)
 

@@ -160,7 +160,7 @@ def _teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, console: 
 def _baselines(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Console, resume: bool) -> None:
     if spec.comparison.single_task_baselines:
         counts = baselines.run_baselines(spec, data, tracking, console, resume)
-        console.print("Single-task baselines: " + ", ".join(f"{n} {what}" for what, n in counts.items() if n))
+        console.print("Single-task baselines ready: " + ", ".join(f"{n} {what}" for what, n in counts.items() if n))
 
 
 def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, console: Console) -> StudyResult:

@@ -20,7 +20,7 @@ import pandas as pd
 from polytask import plots
 from polytask.comparison import BASELINE, COST_COLUMNS, Comparison, Row, collect_trials, compare
 from polytask.html_report import render_html
-from polytask.spec import StudySpec, parse_spec
+from polytask.spec import StudySpec, load_spec
 from polytask.tracking import STOPPED, Tracking, client, retrying
 
 REPORT_FILES = ("comparison.md", "comparison.html", "comparison.csv", "trials.csv", "front.png", "tasks.png", "weights.png", "cost.png")
@@ -66,19 +66,17 @@ def from_experiment(uri: str, experiment: str, run_id: str | None = None) -> tup
             path = mlflow.download_artifacts(run_id, "spec.yaml", folder)
         except Exception as exc:  # MLflow raises several types for a missing run or artifact
             raise StudyError([Problem("--run-id", f"run {run_id} has no spec.yaml artifact ({type(exc).__name__}); give a polytask study's parent run")]) from None
-        import yaml
-
-        spec = parse_spec(yaml.safe_load(Path(path).read_text()))
+        spec = load_spec(path)
     return spec, Tracking(uri=uri, experiment_id=found.experiment_id, parent_run_id=run_id, study=spec.name)
 
 
 # --------------------------------------------------------------------------- figures
 
 
-def summaries(comparison: Comparison, columns: list[str], rows: list[Row] | None = None) -> list[plots.StrategySummary]:
+def summaries(rows: list[Row], columns: list[str]) -> list[plots.StrategySummary]:
     """Each row's mean and CI per column, for the figures."""
     out = []
-    for row in rows if rows is not None else comparison.rows:
+    for row in rows:
         points = {}
         for column in columns:
             e = row.estimate(column)
@@ -88,27 +86,25 @@ def summaries(comparison: Comparison, columns: list[str], rows: list[Row] | None
 
 
 def make_figures(spec: StudySpec, comparison: Comparison, tracking: Tracking, output: Path) -> list[Path]:
-    import pandas as pd
-
     tasks, primary = spec.main_tasks, comparison.primary
     names = [f"{t.name} {t.primary_metric} (val)" for t in tasks]
     directions = [t.resolved_direction for t in tasks]
     strategies = [r for r in comparison.rows if r.kind != "front"]
     title = f"{spec.name}:"
     figures = []
-    reference = spec.candidate(comparison.reference).label if comparison.reference else next(iter(comparison.fronts), None)
+    reference = comparison.reference or next(iter(comparison.fronts), None)  # a tuned row is named after its candidate
     search, front = comparison.fronts.get(reference, (pd.DataFrame(columns=primary), []))
-    figures.append(plots.plot_front(search, front, summaries(comparison, primary, strategies), primary, directions, names, output / "front.png",
+    figures.append(plots.plot_front(search, front, summaries(strategies, primary), primary, directions, names, output / "front.png",
                                     f"{title} tuned-scalarization front, strategy means (95% CI)"))
     split = "test" if comparison.split == "test" else "best/val"
     shown = [f"{split}/{t.name}/{t.primary_metric}" for t in tasks]
     baseline = next((r for r in comparison.rows if r.kind == "baseline"), None)
-    figures.append(plots.plot_task_bars(summaries(comparison, shown, [r for r in strategies if r.kind != "baseline"]), shown,
+    figures.append(plots.plot_task_bars(summaries([r for r in strategies if r.kind != "baseline"], shown), shown,
                                         [f"{t.name} {t.primary_metric} ({comparison.split})" for t in tasks], output / "tasks.png",
                                         f"{title} per-task {comparison.split} metric, mean and 95% CI over seeds",
                                         {c: baseline.mean(c) for c in shown} if baseline else None))
     figures.append(plots.plot_weights_over_time(weight_histories(spec, comparison, tracking), output / "weights.png", f"{title} task weights during training (mean over seeds)"))
-    figures.append(plots.plot_quality_vs_cost(summaries(comparison, ["best/val/score", *QUALITY_COSTS], strategies), "best/val/score", "validation score",
+    figures.append(plots.plot_quality_vs_cost(summaries(strategies, ["best/val/score", *QUALITY_COSTS]), "best/val/score", "validation score",
                                               {c: n for c, n in QUALITY_COSTS.items() if c in comparison.columns}, output / "cost.png", f"{title} quality against cost"))
     return [f for f in figures if f is not None]
 

@@ -38,6 +38,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from polytask.server import mask_credentials
+
 DEFAULT_INDEX = "https://pypi.org/simple"
 
 
@@ -170,7 +172,7 @@ def _verified_archive(artifact: Artifact, archives: Path, progress: bool) -> Pat
     if actual != artifact.sha256:
         partial.unlink()
         raise ArtifactError(
-            f"refused {artifact.filename} from {source}: sha256 {actual} does not match the pinned "
+            f"refused {artifact.filename} from {mask_credentials(source)}: sha256 {actual} does not match the pinned "
             f"{artifact.sha256}. The file was not cached. Check the index or mirror you use."
         )
     partial.replace(path)
@@ -199,7 +201,7 @@ def _archive_url(artifact: Artifact) -> str:
             page = response.read().decode("utf-8", "replace")
     except (urllib.error.URLError, OSError) as exc:
         raise ArtifactError(
-            f"cannot reach the package index at {page_url} to fetch {artifact.filename} ({exc}). "
+            f"cannot reach the package index at {mask_credentials(page_url)} to fetch {artifact.filename} ({exc}). "
             f"Without network, put the file in a folder and set POLYTASK_ARTIFACT_DIR to it."
         ) from None
     links = _Links()
@@ -208,7 +210,7 @@ def _archive_url(artifact: Artifact) -> str:
         url = urllib.parse.urljoin(page_url, href)
         if urllib.parse.unquote(urllib.parse.urlsplit(url).path).rsplit("/", 1)[-1] == artifact.filename:
             return url.split("#", 1)[0]
-    raise ArtifactError(f"{page_url} lists no file {artifact.filename}; is {artifact.package}=={artifact.version} on this index?")
+    raise ArtifactError(f"{mask_credentials(page_url)} lists no file {artifact.filename}; is {artifact.package}=={artifact.version} on this index?")
 
 
 def _download(url: str, folder: Path, filename: str, progress: bool) -> Path:
@@ -228,7 +230,7 @@ def _download(url: str, folder: Path, filename: str, progress: bool) -> Path:
                 shutil.copyfileobj(response, out, 1 << 20)
     except (urllib.error.URLError, OSError) as exc:
         Path(name).unlink(missing_ok=True)
-        raise ArtifactError(f"download of {url} failed: {exc}") from None
+        raise ArtifactError(f"download of {mask_credentials(url)} failed: {exc}") from None
     return Path(name)
 
 

@@ -1,7 +1,9 @@
 """The ``polytask`` command: run, resume, submit, validate, report, strategies, ui, server, fetch.
 
 Exit codes: 0 done; 1 the study ran but no trial finished; 2 a problem found before anything
-started (bad spec, bad data, unreachable cluster) — the message names the field, value and fix.
+started (bad spec, bad data, unreachable cluster or tracking server, an output folder that cannot
+be written or whose disk is full) — the message names the field, value and fix
+(docs/reliability-inputs.md lists every kind).
 ``submit``: 0 the job succeeded, 1 it failed or was stopped, 130 Ctrl-C (the job goes on).
 """
 
@@ -37,7 +39,9 @@ OutputArg = Annotated[Path, typer.Argument(help="A study's output folder (holds 
 
 
 def _fail(error: StudyError) -> None:
-    errors.print(f"[red]error:[/red] {error.render()}", highlight=False, markup=True)
+    from rich.markup import escape
+
+    errors.print(f"[red]error:[/red] {escape(error.render())}", highlight=False, markup=True)  # a value like [a, b] is not markup
     raise typer.Exit(error.exit_code)
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from polytask.credentials import uri_problem
 from polytask.errors import Problem, StudyError
 
 EXCLUDES = [".git", ".venv", "runs", "build", "**/__pycache__", "*.egg-info"]
@@ -54,6 +55,10 @@ def submit_study(
     directory, an unreachable address."""
     console = console or Console()
     spec = _load(spec_path)
+    # the job's command line shows in the Ray dashboard: no passwords on it (polytask.credentials)
+    problems = uri_problem("--storage", storage) + uri_problem("--tracking-uri", tracking_uri)
+    if problems:
+        raise StudyError(problems)
     folder = Path(working_dir).resolve()
     if not folder.is_dir():
         raise StudyError([Problem("--working-dir", f"{working_dir} is not a folder; give the folder to ship with the job (it must hold the spec)")])

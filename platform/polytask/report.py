@@ -20,6 +20,7 @@ import pandas as pd
 from polytask import plots
 from polytask.comparison import BASELINE, COST_COLUMNS, Comparison, Row, collect_trials, compare
 from polytask.html_report import render_html
+from polytask.server import mask_credentials
 from polytask.spec import StudySpec, load_spec
 from polytask.tracking import STOPPED, Tracking, client, retrying
 
@@ -55,7 +56,7 @@ def from_experiment(uri: str, experiment: str, run_id: str | None = None) -> tup
     found = retrying(lambda: mlflow.get_experiment_by_name(experiment))
     if found is None:
         names = [e.name for e in mlflow.search_experiments()]
-        raise StudyError([Problem("--experiment", f"no experiment {experiment!r} at {uri}; experiments there: {', '.join(names) or 'none'}")])
+        raise StudyError([Problem("--experiment", f"no experiment {experiment!r} at {mask_credentials(uri)}; experiments there: {', '.join(names) or 'none'}")])
     if run_id is None:
         parents = retrying(lambda: mlflow.search_runs([found.experiment_id], filter_string="tags.`polytask.kind` = 'study'", order_by=["attributes.start_time DESC"], max_results=1))
         if not parents:

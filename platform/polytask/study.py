@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import shutil
 from dataclasses import dataclass
@@ -21,10 +22,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from polytask import baselines, distill, frozen
-from polytask.data import PreparedData, check_frames, load_datasets, prepare_data, train_texts
+from polytask.data import Dataset, PreparedData, check_frames, load_datasets, prepare_data, train_texts
 from polytask.encoders import load_tokenizer
 from polytask.errors import Problem, StudyError
+from polytask.preflight import check_address, check_output_folder, check_tracking
 from polytask.search import plan_trials
+from polytask.server import mask_credentials
 from polytask.spec import TEXT_ENCODERS, StudySpec, load_spec
 from polytask.tracking import STOPPED, Tracking, reopen, settle_runs, start_study
 
@@ -41,12 +44,20 @@ class StudyResult:
     comparison: Comparison
 
 
-def prepare(spec: StudySpec) -> PreparedData:
-    """Load, check and encode the study's data; raises StudyError naming each bad field/row."""
+def load_checked(spec: StudySpec) -> list[Dataset]:
+    """Load and check the study's data; raises StudyError naming each bad field/row."""
     datasets = load_datasets(spec)
     problems = check_frames(spec, datasets)
     if problems:
         raise StudyError(problems)
+    return datasets
+
+
+def prepare(spec: StudySpec, datasets: list[Dataset] | None = None) -> PreparedData:
+    """Load (unless given), check and encode the study's data; raises StudyError naming each
+    bad field/row."""
+    if datasets is None:
+        datasets = load_checked(spec)
     tokenizer = None  # tabular and image encoders read no text
     if isinstance(spec.encoder, TEXT_ENCODERS):
         tokenizer = load_tokenizer(spec.encoder, train_texts(spec, datasets))
@@ -62,10 +73,11 @@ def check_output(output: Path, overwrite: bool) -> None:
 def make_output(output: Path, overwrite: bool) -> None:
     try:
         output.mkdir(parents=True, exist_ok=True)
-        probe = output / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        _write_probe(output / ".write-test")
     except OSError as exc:
+        (output / ".write-test").unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StudyError([Problem("output", f"{output} is on a full disk ({exc.strerror}); free some space or choose another folder with --output")]) from None
         raise StudyError([Problem("output", f"cannot write to {output}: {exc.strerror}; choose a writable folder with --output")]) from None
     if overwrite:
         shutil.rmtree(output / "tune", ignore_errors=True)
@@ -75,14 +87,33 @@ def make_output(output: Path, overwrite: bool) -> None:
             (output / name).unlink(missing_ok=True)
 
 
+def _write_probe(probe: Path) -> None:
+    """A small write, flushed to the disk, then removed: a full disk fails here, not mid-study."""
+    with open(probe, "wb") as f:
+        f.write(b"\0" * 65536)
+        f.flush()
+        os.fsync(f.fileno())
+    probe.unlink()
+
+
+def preflight(spec: StudySpec, output: Path, address: str | None, overwrite: bool) -> list[Dataset]:
+    """Everything checked before Ray starts or MLflow is written: the output folder, the
+    tracking store, the cluster's address, the data. Returns the checked datasets."""
+    check_output(output, overwrite)
+    check_output_folder(output)
+    check_tracking(spec.tracking.uri)
+    check_address(address)
+    return load_checked(spec)
+
+
 def run_study(spec: StudySpec, output: Path | None = None, address: str | None = None, overwrite: bool = False, console: Console | None = None, verbose: bool = False) -> StudyResult:
     console = console or Console()
     _quiet_libraries()
     output = (output or spec.output_dir()).resolve()
-    check_output(output, overwrite)
+    datasets = preflight(spec, output, address, overwrite)
     with _ray(address, verbose):
         _check_resources(spec)
-        data = _prepare(spec, console)
+        data = _prepare(spec, console, datasets)
         make_output(output, overwrite)
         tracking = start_study(spec, output)
         tracking = dataclasses.replace(tracking, tune_path=_join(spec.execution.storage or str(output / "tune"), f"{spec.name}-{tracking.parent_run_id[:8]}"))
@@ -107,6 +138,8 @@ def resume_study(output: Path, address: str | None = None, console: Console | No
     spec, tracking = load_spec(output / "spec.yaml"), Tracking.load(output)
     if not tracking.tune_path or not tune.Tuner.can_restore(tracking.tune_path):
         raise StudyError([Problem("OUTPUT", f"no Ray Tune experiment to resume at {tracking.tune_path or output / 'tune'}; run the study again with `polytask run --overwrite`")])
+    check_tracking(tracking.uri)
+    check_address(address)
     with _ray(address, verbose):
         _check_resources(spec)
         data = _prepare(spec, console)
@@ -139,9 +172,9 @@ def _ray(address: str | None, verbose: bool):
             ray.shutdown()
 
 
-def _prepare(spec: StudySpec, console: Console) -> PreparedData:
+def _prepare(spec: StudySpec, console: Console, datasets: list[Dataset] | None = None) -> PreparedData:
     with console.status("Preparing data (load, check, tokenise)..."):
-        data = prepare(spec)
+        data = prepare(spec, datasets)
     sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits.items())
     console.print(f"Data: {sizes} rows; tasks {', '.join(_describe(t) for t in data.tasks)}")
     if frozen.applies(spec):
@@ -168,7 +201,7 @@ def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, c
     from polytask.report import print_table, write_report
 
     scheduler = spec.execution.scheduler.kind
-    console.print(f"Study '{spec.name}': {total} trials ({scheduler}); MLflow {tracking.uri} (run {tracking.parent_run_id[:8]}); output {output}")
+    console.print(f"Study '{spec.name}': {total} trials ({scheduler}); MLflow {mask_credentials(tracking.uri)} (run {tracking.parent_run_id[:8]}); output {output}")
     try:
         results = tuner.fit()
         settle_runs(tracking, _outcomes(results, spec.training.epochs))
@@ -303,17 +336,23 @@ def _check_resources(spec: StudySpec) -> None:
     problems = []
     cpus, gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
     if spec.resources.cpu > cpus:
-        problems.append(Problem("resources.cpu", f"a trial asks for {spec.resources.cpu} CPUs but the Ray cluster has {cpus:g}; lower it"))
+        problems.append(Problem("resources.cpu", f"{spec.resources.cpu:g} CPU(s) per trial, but the Ray cluster has {cpus:g}; lower it to {cpus:g} or less, or run on a larger cluster (--address)"))
     if spec.resources.gpu > gpus:
-        problems.append(Problem("resources.gpu", f"a trial asks for {spec.resources.gpu} GPUs but the Ray cluster has {gpus:g}; set resources.gpu: 0 or run on a cluster with GPUs"))
+        problems.append(Problem("resources.gpu", f"{spec.resources.gpu:g} GPU(s) per trial, but the Ray cluster has {gpus:g}; set resources.gpu: 0 (trials train on the CPU) or run on a cluster with GPUs (--address)"))
     if problems:
         raise StudyError(problems)
 
 
 def _end_parent(tracking: Tracking, status: str, **counts: int) -> None:
+    import time
+
+    from mlflow.entities import Metric
+
     from polytask.tracking import client, retrying
 
     mlflow = client(tracking.uri)
-    for key, value in counts.items():
-        retrying(lambda: mlflow.log_metric(tracking.parent_run_id, f"trials/{key}", value))
+    now = int(time.time() * 1000)  # one timestamp, so a batch resent after an outage is stored once
+    metrics = [Metric(f"trials/{key}", value, now, 0) for key, value in counts.items()]
+    if metrics:
+        retrying(lambda: mlflow.log_batch(tracking.parent_run_id, metrics=metrics))
     retrying(lambda: mlflow.set_terminated(tracking.parent_run_id, status=status))

@@ -2,15 +2,35 @@
 
 The driver opens the experiment and the parent run; each trial opens (or, when Tune retries it
 from a checkpoint, re-opens) its own nested run, found by the tag ``polytask.trial_id``, so a
-retried trial keeps one run instead of leaving a dead one behind. Writes are retried with
-back-off: a SQLite store shared by concurrent trials answers "database is locked" now and then,
-and a tracking server may restart.
+retried trial keeps one run instead of leaving a dead one behind.
+
+Every call to the store goes through :func:`retrying`: a SQLite store shared by concurrent trials
+answers "database is locked" now and then, and a tracking server may restart (``mlflow server``
+takes ~10 s to come back, more on a loaded machine). A transient failure is retried with capped
+exponential back-off and jitter for up to ``POLYTASK_TRACKING_RETRY_SECONDS`` (300 s by default)
+from the first attempt; then, or at once for any other error, the error is raised. Over HTTP each
+attempt is one MLflow client call, which itself retries a refused connection: MLflow's default
+(7 retries, pauses 0, 4, 8, ... 120 s: ~4 min) would notice a server that is back only up to a
+minute or two later, so :func:`client` sets ``MLFLOW_HTTP_REQUEST_MAX_RETRIES=2`` and
+``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1`` (pauses 0, 2 s) in this process's environment unless
+they are set already, and this module's loop, whose pauses stop growing at 10 s, does the rest.
+
+A trial's metric points wait in :class:`TrialRun`'s buffer until a batch is acknowledged; a
+failed batch stays buffered and is sent again, whole, with the same points. Sending it again
+cannot duplicate a point that already arrived (the request reached the server but its answer
+was lost): each point carries the timestamp it was given when it was logged, and MLflow's SQL
+stores (SQLite, PostgreSQL, MySQL; directly or behind ``mlflow server``) key a point by (run,
+key, step, timestamp, value) and skip one they already hold. MLflow's file store (``./mlruns``)
+does not (polytask's default store is SQLite). ``TrialRun.sent`` counts the points acknowledged.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import random
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -47,24 +67,86 @@ def default_uri(output: Path) -> str:
     return f"sqlite:///{output / 'mlflow.db'}"
 
 
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}  # module notes
+
+
 def client(uri: str):
     from mlflow import MlflowClient
 
+    if uri.startswith(("http:", "https:")):
+        for key, value in HTTP_RETRIES.items():
+            os.environ.setdefault(key, value)  # MLflow reads them at each request
     return MlflowClient(tracking_uri=uri)
 
 
-def retrying(call: Callable[[], T], attempts: int = 8, first_delay: float = 0.25) -> T:
-    delay = first_delay
-    for attempt in range(attempts):
+RETRY_ENV = "POLYTASK_TRACKING_RETRY_SECONDS"
+RETRY_SECONDS = 300.0  # how long a write is retried from its first attempt (a server restart, a long lock)
+FIRST_DELAY = 0.25  # seconds before the first retry; doubled after each failure...
+MAX_DELAY = 10.0  # ...up to this, so a server that is back is found within ~10 s
+TRANSIENT = (
+    "is locked",  # SQLite shared by concurrent writers
+    "connection refused", "connection reset", "connection aborted", "remotedisconnected", "max retries exceeded",
+    "failed to establish a new connection", "timed out", "temporarily_unavailable", "server closed the connection",
+    "bad gateway", "service unavailable", "gateway timeout", "too many requests",
+)  # fmt: skip
+TRANSIENT_STATUS = re.compile(r"\b(429|502|503|504)\b")  # HTTP statuses a restarting server or a proxy in front of it answers
+
+
+def retry_seconds() -> float:
+    """The retry window: ``POLYTASK_TRACKING_RETRY_SECONDS``, else 300 s. Read at each call, in
+    the process that writes: trials on a local Ray inherit the driver's environment; on a cluster
+    set it on the nodes (or in the job's ``runtime_env``)."""
+    value = os.environ.get(RETRY_ENV, "").strip()
+    return float(value) if value else RETRY_SECONDS
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a store error may pass if the call is made again: a locked SQLite database, a
+    tracking server that cannot be reached or answers 429/502/503/504. MLflow wraps these in
+    several types (``MlflowException``, ``requests`` and ``sqlalchemy`` errors), so the type's
+    name and the message are read."""
+    if "Connection" in type(exc).__name__ or "Timeout" in type(exc).__name__:
+        return True
+    if getattr(exc, "error_code", None) in ("TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"):
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in TRANSIENT) or TRANSIENT_STATUS.search(text) is not None
+
+
+def retrying(
+    call: Callable[[], T],
+    window: float | None = None,
+    first_delay: float = FIRST_DELAY,
+    max_delay: float = MAX_DELAY,
+    on_retry: Callable[[BaseException, float], None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """``call()``, made again after each transient failure (:func:`transient`) until it succeeds
+    or ``window`` seconds (default :func:`retry_seconds`) have passed since the first attempt;
+    then the last error is raised (an attempt under way at the deadline is waited for). Any
+    other error is raised at once. The pause between attempts doubles from ``first_delay`` up to
+    ``max_delay``, each drawn between half and all of that ("equal jitter"), so trials that lost
+    the server together do not come back in lockstep. ``on_retry(error, pause)`` is told of
+    each retry."""
+    delay, deadline = first_delay, clock() + (retry_seconds() if window is None else window)
+    while True:
         try:
             return call()
-        except Exception as exc:  # MLflow wraps SQLite and HTTP failures in several types
-            transient = "locked" in str(exc) or "Connection" in type(exc).__name__ or "503" in str(exc) or "timed out" in str(exc)
-            if not transient or attempt == attempts - 1:
+        except Exception as exc:
+            now = clock()
+            if not transient(exc) or now >= deadline:
                 raise
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
+            pause = min(random.uniform(delay / 2, delay), max(deadline - now, 0.0))
+            if on_retry is not None:
+                on_retry(exc, pause)
+            (sleep or _pause)(pause)
+            delay = min(delay * 2, max_delay)
+
+
+def _pause(seconds: float) -> None:
+    """How :func:`retrying` waits by default (a test replaces it)."""
+    time.sleep(seconds)
 
 
 def start_study(spec: StudySpec, output: Path) -> Tracking:
@@ -72,13 +154,13 @@ def start_study(spec: StudySpec, output: Path) -> Tracking:
     uri = spec.tracking.uri or default_uri(output)
     mlflow = client(uri)
     name = spec.tracking.experiment or spec.name
-    experiment = mlflow.get_experiment_by_name(name)
+    experiment = retrying(lambda: mlflow.get_experiment_by_name(name))
     if experiment is None:
         artifacts = (output / "mlartifacts").resolve().as_uri() if uri.startswith("sqlite:") else None
-        experiment_id = mlflow.create_experiment(name, artifact_location=artifacts)
+        experiment_id = retrying(lambda: mlflow.create_experiment(name, artifact_location=artifacts))
     else:
         experiment_id = experiment.experiment_id
-    run = mlflow.create_run(experiment_id, run_name=spec.name, tags={"polytask.study": spec.name, "polytask.kind": "study"})
+    run = retrying(lambda: mlflow.create_run(experiment_id, run_name=spec.name, tags={"polytask.study": spec.name, "polytask.kind": "study"}))
     params = {
         "tasks": ",".join(spec.task_names),
         "candidates": ",".join(c.label for c in spec.candidates),
@@ -87,7 +169,7 @@ def start_study(spec: StudySpec, output: Path) -> Tracking:
         "sharing": ",".join(dict.fromkeys(spec.sharing_of(c.label).name for c in spec.candidates)),
     }
     log_params(mlflow, run.info.run_id, params)
-    mlflow.log_text(run.info.run_id, spec.to_yaml(), "spec.yaml")
+    retrying(lambda: mlflow.log_text(run.info.run_id, spec.to_yaml(), "spec.yaml"))
     return Tracking(uri=uri, experiment_id=experiment_id, parent_run_id=run.info.run_id, study=spec.name)
 
 
@@ -105,17 +187,23 @@ def log_params(mlflow, run_id: str, params: dict[str, Any]) -> None:
 
 
 class TrialRun:
-    """The nested MLflow run of one Tune trial. Metrics are buffered and sent in batches.
+    """The nested MLflow run of one Tune trial. Metrics are buffered and sent in batches of up
+    to 1000 points by :meth:`flush`; a batch leaves the buffer only once the store acknowledged
+    it, so a tracking server that is down (for up to the retry window, see :func:`retrying`)
+    delays the trial but loses no point, and a batch sent again duplicates none (module notes).
 
     ``logged_epoch`` / ``logged_step``: the last epoch and training step the run holds points of
     (0 for a new run). ``completed``: for a run that already FINISHED as completed, its final
-    metrics; None otherwise.
+    metrics; None otherwise. ``sent``: the points this object had acknowledged; ``retries``: the
+    transient failures its writes met (each followed by a retry).
     """
 
     def __init__(self, tracking: Tracking, run_id: str, logged: dict[str, float] | None = None, completed: bool = False) -> None:
         self.run_id = run_id
         self.mlflow = client(tracking.uri)
         self._buffer: list[Any] = []
+        self.sent = 0
+        self.retries = 0
         logged = logged or {}
         self.logged_epoch = int(logged.get("epoch", 0))
         self.logged_step = int(logged.get("global_step", 0))
@@ -156,11 +244,26 @@ class TrialRun:
         now = int(time.time() * 1000)
         self._buffer += [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and math.isfinite(float(v))]
 
+    @property
+    def pending(self) -> int:
+        """Points logged but not yet acknowledged by the store."""
+        return len(self._buffer)
+
     def flush(self) -> None:
+        """Send the buffered points, in order, in batches; return once the store holds them all.
+        A batch that fails stays in the buffer (the error is raised once the retry window is over,
+        and a later flush sends it again)."""
         while self._buffer:
             chunk = self._buffer[:METRIC_BATCH]
-            retrying(lambda: self.mlflow.log_batch(self.run_id, metrics=chunk))
-            del self._buffer[:METRIC_BATCH]
+            self._retrying(lambda: self.mlflow.log_batch(self.run_id, metrics=chunk))
+            del self._buffer[: len(chunk)]
+            self.sent += len(chunk)
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        return retrying(call, on_retry=self._count_retry)
+
+    def _count_retry(self, _error: BaseException, _pause: float) -> None:
+        self.retries += 1
 
     def log_model(self, state: dict[str, Any]) -> None:
         """The selected model's trained parameters as the run's ``model/model.pt`` (frozen
@@ -171,7 +274,7 @@ class TrialRun:
 
         with tempfile.TemporaryDirectory() as folder:
             torch.save(state, Path(folder) / "model.pt")
-            retrying(lambda: self.mlflow.log_artifacts(self.run_id, folder, "model"))
+            self._retrying(lambda: self.mlflow.log_artifacts(self.run_id, folder, "model"))
 
     def set_tags(self, tags: dict[str, str]) -> None:
         """Tags ``polytask.<key>``."""
@@ -180,7 +283,7 @@ class TrialRun:
     def finish(self, status: str, **tags: str) -> None:
         self.flush()
         self.set_tags(tags)
-        retrying(lambda: self.mlflow.set_terminated(self.run_id, status=status))
+        self._retrying(lambda: self.mlflow.set_terminated(self.run_id, status=status))
 
 
 def set_tags(mlflow, run_id: str, tags: dict[str, str]) -> None:

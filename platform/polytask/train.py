@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from polytask import faults
 from polytask.data import PreparedData, SplitArrays
 from polytask.data.batches import TrainStream, eval_batches
 from polytask.gradients import backward
@@ -123,6 +124,7 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
 
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, settings.epochs):
+        faults.before_epoch(plan.run_name, epoch + 1)  # tests only: POLYTASK_FAULT, unset otherwise
         model.train()
         # Each task's mean loss over the steps whose batch had its labels (with one dataset
         # per task, a step trains the sampled task only).

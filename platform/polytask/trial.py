@@ -3,7 +3,8 @@
 It connects the training loop to Tune (``tune.report`` with a checkpoint each epoch, resume from
 ``tune.get_checkpoint()`` when Tune retries a failed trial, restores a study, or PBT makes this
 trial continue another one's model) and to MLflow (the trial's nested run). A diverged trial
-(NaN/inf loss) ends normally with ``diverged = 1`` so Tune does not retry it; any other error is
+(NaN/inf loss) ends normally with ``diverged = 1`` so Tune does not retry it (its run FAILED,
+tagged ``polytask.outcome = diverged`` and ``polytask.diverged_step``); any other error is
 recorded on the run and re-raised for Tune's retry policy.
 
 Nothing is done twice: a trial whose MLflow run already FINISHED as completed (the driver died
@@ -99,7 +100,7 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     try:
         train(plan, context.data, TuneReporter(run, trial_id), state=state)
     except Diverged as exc:
-        run.finish("FAILED", outcome="diverged", reason=str(exc))
+        run.finish("FAILED", outcome="diverged", reason=str(exc), diverged_step=str(exc.step))
         # val/score: the metric a scheduler expects in every result (Tune checks)
         tune.report({"diverged": 1.0, "diverged_step": exc.step, SCORE: -math.inf})
         return

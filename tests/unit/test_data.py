@@ -106,7 +106,7 @@ def test_a_single_class_cannot_be_learnt(make_study, tmp_path):
     raw["data"]["split"] = {"test": 0}
     spec = parse_spec(raw)
     problems = [str(p) for p in check_frames(spec, load_splits(spec.data))]
-    assert problems == ["data (data.source: files one.csv), train split, column 'kind': has 1 distinct label(s) ['x'] for tasks[0] (subjectivity); classification needs at least 2"]
+    assert problems == ["data (data.source: files one.csv), train split, column 'kind': has 1 distinct label(s) ['x'] for tasks[0] (subjectivity); classification needs at least 2; label more rows or check tasks[0].label_column"]
 
 
 def test_hub_source_maps_its_splits(make_study, text_data, tmp_path):

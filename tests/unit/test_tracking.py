@@ -1,11 +1,14 @@
 """A trial's MLflow run across retries, against a real SQLite store: one run per trial, each
-metric point once."""
+metric point once — also when the store fails for a while (a tracking server restarting)."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from mlflow import MlflowClient
 
-from polytask.tracking import Tracking, TrialRun
+from polytask.tracking import RETRY_ENV, Tracking, TrialRun, retry_seconds, retrying, transient
 
 
 def _study(tmp_path) -> Tracking:
@@ -59,3 +62,158 @@ def test_a_retry_from_scratch_replaces_the_abandoned_run(tmp_path):
     abandoned = MlflowClient(tracking.uri).get_run(first.run_id)
     assert abandoned.info.lifecycle_stage == "deleted"
     assert abandoned.data.tags["polytask.outcome"] == "restarted"
+
+
+# --- surviving a tracking server that is down: retry window, buffer, no lost or doubled point ---
+
+
+class ServerDown(Exception):
+    """What MLflow raises when the server cannot be reached (its message, shortened)."""
+
+    def __init__(self) -> None:
+        super().__init__("API request to http://127.0.0.1:5000/api/2.0/mlflow/runs/log-batch failed with exception "
+                         "HTTPConnectionPool(host='127.0.0.1', port=5000): Max retries exceeded (Caused by NewConnectionError: "
+                         "Failed to establish a new connection: [Errno 111] Connection refused)")  # fmt: skip
+
+
+class Clock:
+    """A fake monotonic clock that the fake sleep advances."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def _failing(failures: int, error=ServerDown):
+    calls = []
+
+    def call():
+        calls.append(1)
+        if len(calls) <= failures:
+            raise error()
+        return "ok"
+
+    return call, calls
+
+
+def test_transient_errors_are_told_from_the_others():
+    import sqlite3
+
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, TEMPORARILY_UNAVAILABLE
+
+    assert transient(ServerDown())
+    assert transient(sqlite3.OperationalError("database is locked"))
+    assert transient(MlflowException("too many 503 error responses"))
+    assert transient(MlflowException("busy", error_code=TEMPORARILY_UNAVAILABLE))
+    assert not transient(MlflowException("Run 'abc' not found", error_code=RESOURCE_DOES_NOT_EXIST))
+    assert not transient(MlflowException("Invalid value 5029 for parameter 'step'", error_code=INVALID_PARAMETER_VALUE))
+    assert not transient(ValueError("bad metric"))
+
+
+def test_retrying_outlasts_an_outage_with_capped_jittered_back_off():
+    clock = Clock()
+    call, calls = _failing(12)
+    assert retrying(call, window=300, first_delay=0.25, max_delay=10, sleep=clock.sleep, clock=clock) == "ok"
+    assert len(calls) == 13 and len(clock.pauses) == 12
+    ceilings = [min(0.25 * 2**k, 10) for k in range(12)]  # 0.25, 0.5, ... 8, 10, 10, ...
+    assert all(ceiling / 2 <= pause <= ceiling for pause, ceiling in zip(clock.pauses, ceilings)), clock.pauses
+    assert max(clock.pauses) <= 10 and 20 < clock.now < 300  # longer than the old ~20 s, within the window
+
+
+def test_retrying_gives_up_after_its_window_and_at_once_on_other_errors():
+    clock = Clock()
+    call, calls = _failing(10**6)
+    with pytest.raises(ServerDown):
+        retrying(call, window=60, sleep=clock.sleep, clock=clock)
+    assert clock.now == pytest.approx(60) and len(calls) > 8  # the last pause ends at the deadline, then one more try
+
+    call, calls = _failing(1, error=lambda: ValueError("not transient"))
+    with pytest.raises(ValueError):
+        retrying(call, sleep=clock.sleep, clock=clock)
+    assert len(calls) == 1
+
+
+def test_the_window_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv(RETRY_ENV, "7.5")
+    assert retry_seconds() == 7.5
+    monkeypatch.delenv(RETRY_ENV)
+    assert retry_seconds() == 300
+
+
+class FlakyClient:
+    """Wraps a real MlflowClient; its next ``failures`` log_batch calls fail, either before the
+    store is reached (``delivered=False``: the server is down) or after it stored the batch
+    (``delivered=True``: the answer was lost)."""
+
+    def __init__(self, real, failures: int, delivered: bool) -> None:
+        self.real, self.failures, self.delivered = real, failures, delivered
+        self.batches: list[list] = []
+
+    def log_batch(self, run_id, metrics=(), **kwargs):
+        self.batches.append(list(metrics))
+        if self.failures > 0:
+            self.failures -= 1
+            if self.delivered:
+                self.real.log_batch(run_id, metrics=metrics, **kwargs)
+            raise ServerDown()
+        return self.real.log_batch(run_id, metrics=metrics, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("delivered", [False, True], ids=["server-down", "answer-lost"])
+def test_a_trial_run_keeps_its_points_through_failures_and_stores_each_once(tmp_path, monkeypatch, delivered):
+    monkeypatch.setattr("polytask.tracking._pause", lambda seconds: None)
+    tracking = _study(tmp_path)
+    run = _open(tracking, resuming=False)
+    flaky = run.mlflow = FlakyClient(run.mlflow, failures=5, delivered=delivered)
+    for step in range(1, 401):  # 400 steps x 3 metrics: two batches (1000 + 200 points)
+        run.log({"step/loss": 1.0 / step, "step/weight/a": 0.5, "step/weight/b": 0.5}, step)
+    assert run.pending == 1200 and run.sent == 0
+    run.flush()
+
+    assert run.pending == 0 and run.sent == 1200 and run.retries == 5
+    assert [len(b) for b in flaky.batches] == [1000] * 6 + [200]
+    assert all(b == flaky.batches[0] for b in flaky.batches[:6])  # the same points, timestamps included, sent again
+    history = MlflowClient(tracking.uri).get_metric_history(run.run_id, "step/loss")
+    assert [m.step for m in history] == list(range(1, 401))  # none lost, none twice
+    run.finish("FINISHED")
+    assert MlflowClient(tracking.uri).get_run(run.run_id).info.status == "FINISHED"
+
+
+def test_a_flush_that_gives_up_keeps_the_points_for_the_next_one(tmp_path, monkeypatch):
+    monkeypatch.setattr("polytask.tracking._pause", lambda seconds: None)
+    monkeypatch.setenv(RETRY_ENV, "0")
+    tracking = _study(tmp_path)
+    run = _open(tracking, resuming=False)
+    run.mlflow = FlakyClient(run.mlflow, failures=1, delivered=False)
+    run.log({"val/a/accuracy": 0.5}, 1)
+    with pytest.raises(ServerDown):
+        run.flush()
+    assert run.pending == 1 and run.sent == 0
+    run.log({"val/a/accuracy": 0.6}, 2)
+    run.flush()
+    assert run.pending == 0 and run.sent == 2
+    history = MlflowClient(tracking.uri).get_metric_history(run.run_id, "val/a/accuracy")
+    assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.6)]
+
+
+def test_an_http_client_leaves_the_long_retries_to_polytask(monkeypatch):
+    from polytask.tracking import HTTP_RETRIES, client
+
+    for key in HTTP_RETRIES:
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)  # restored (removed) after the test
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "3")  # a user's own setting stays
+    client("http://127.0.0.1:1")
+
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2" and os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "3"

@@ -158,7 +158,7 @@ def check_class_count(task: TaskSpec, index: int, classes: list[str], where: Whe
     needed = 2 if task.type == "classification" else 1
     if task.type == "regression" or len(classes) >= needed:
         return []
-    return [Problem(where("train", task.label_column, -1), f"has {len(classes)} distinct label(s) {classes} for tasks[{index}] ({task.name}); {task.type} needs at least {needed}")]
+    return [Problem(where("train", task.label_column, -1), f"has {len(classes)} distinct label(s) {classes} for tasks[{index}] ({task.name}); {task.type} needs at least {needed}; label more rows or check tasks[{index}].label_column")]
 
 
 def encode(task: TaskSpec, classes: list[str], column: pd.Series) -> np.ndarray:

@@ -90,19 +90,19 @@ def check_frames(spec: StudySpec, datasets: list[Dataset] | dict[str, pd.DataFra
 
 def _check_dataset(spec: StudySpec, ds: Dataset) -> list[Problem]:
     problems: list[Problem] = []
-    inputs = _input_columns(spec, ds)
+    wanted = [*_input_columns(spec, ds), *((f"tasks[{i}].label_column", spec.tasks[i].label_column, f"set it to the column holding {spec.tasks[i].name}'s labels") for i in ds.tasks)]
+    lacking: dict[tuple[str, str, str], list[str]] = {}  # (field, column, fix) -> splits without it
     for split, frame in ds.frames.items():
         if len(frame) == 0:
             problems.append(Problem(f"data ({ds.label}), {split} split", "has no rows; check the source, the split fractions or max_examples"))
             continue
-        columns = ", ".join(map(str, frame.columns))
-        for field_name, column, fix in inputs:
-            if column not in frame:
-                problems.append(Problem(field_name, f"column '{column}' is not in the {split} split of {ds.label} (columns: {columns}); {fix}"))
-        for i in ds.tasks:
-            task = spec.tasks[i]
-            if task.label_column not in frame:
-                problems.append(Problem(f"tasks[{i}].label_column", f"column '{task.label_column}' is not in the {split} split of {ds.label} (columns: {columns}); set it to the column holding {task.name}'s labels"))
+        for item in wanted:
+            if item[1] not in frame:
+                lacking.setdefault(item, []).append(split)
+    for (field_name, column, fix), splits in lacking.items():  # one problem per column, however many splits lack it
+        columns = ", ".join(map(str, ds.frames[splits[0]].columns))
+        also = f" (the {' and '.join(splits[1:])} split{'s' if len(splits) > 2 else ''} lack it too)" if len(splits) > 1 else ""
+        problems.append(Problem(field_name, f"column '{column}' is not in the {splits[0]} split of {ds.label} (columns: {columns}); {fix}{also}"))
     if problems:
         return problems
     if isinstance(spec.encoder, TabularEncoderSpec):

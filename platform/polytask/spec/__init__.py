@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from polytask.credentials import spec_problems, uri_problem
 from polytask.errors import Problem, StudyError
 
 from .checks import ParamError, check_spec, sharing_kwargs, weighting_kwargs
@@ -44,14 +45,14 @@ def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a study spec; raise :class:`StudyError` listing every problem."""
     path = Path(path)
     if not path.is_file():
-        raise StudyError([Problem("", f"no such spec file: {path}")])
+        raise StudyError([Problem("SPEC", f"no such spec file: {path}; give the path of a study spec (YAML), e.g. studies/quickstart.yaml")])
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         reason = getattr(exc, "problem", None) or str(exc)
-        raise StudyError([Problem(where, f"not valid YAML: {reason}")], str(path)) from None
+        raise StudyError([Problem(where, f"not valid YAML: {reason}; fix the syntax there (quote values holding ':', close every [ and {{)")], str(path)) from None
     return parse_spec(raw, source=str(path), base_dir=path.parent)
 
 
@@ -62,17 +63,21 @@ def with_overrides(spec: StudySpec, storage: str | None = None, tracking_uri: st
         spec = spec.model_copy(update={"execution": spec.execution.model_copy(update={"storage": storage})})
     if tracking_uri is not None:
         spec = spec.model_copy(update={"tracking": spec.tracking.model_copy(update={"uri": tracking_uri})})
+    problems = uri_problem("--storage", storage) + uri_problem("--tracking-uri (or MLFLOW_TRACKING_URI)", tracking_uri)
+    if problems:  # a password saved with the spec would leak (polytask.credentials)
+        raise StudyError(problems)
     return spec
 
 
 def parse_spec(raw: Any, source: str | None = None, base_dir: Path | None = None) -> StudySpec:
     if not isinstance(raw, dict):
-        raise StudyError([Problem("", f"a study spec is a mapping of fields, got {type(raw).__name__}")], source)
+        found = "an empty file" if raw is None else f"a {type(raw).__name__} ({str(raw)[:40]!r})"
+        raise StudyError([Problem("SPEC", f"is {found}, not a mapping of fields; write `name: ...`, `data: ...`, `tasks: ...` at the top level (see studies/quickstart.yaml)")], source)
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as exc:
         raise StudyError([problem_from_pydantic(e) for e in exc.errors()], source) from None
-    problems = check_spec(spec)
+    problems = check_spec(spec) + spec_problems(spec)  # spec_problems: no passwords in URIs (polytask.credentials)
     if problems:
         raise StudyError(problems, source)
     if base_dir is not None:

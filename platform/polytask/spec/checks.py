@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from polytask.errors import Problem, did_you_mean, unknown_name
+from polytask.server import mask_credentials
 from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, type_name
 from polytask.tasks import TASK_TYPES
@@ -36,7 +37,7 @@ def check_spec(spec: StudySpec) -> list[Problem]:
     enc = spec.encoder
     if isinstance(enc, RandomEncoder):
         if enc.hidden_size % enc.heads:
-            problems.append(Problem("encoder.heads", f"hidden_size {enc.hidden_size} is not divisible by heads {enc.heads}"))
+            problems.append(Problem("encoder.heads", f"{enc.heads} does not divide hidden_size {enc.hidden_size}; choose heads that divide it (e.g. 2 or 4) or change hidden_size"))
         if enc.trainable_layers is not None and enc.trainable_layers > enc.layers:
             problems.append(Problem("encoder.trainable_layers", f"{enc.trainable_layers} is more than the encoder's {enc.layers} layers"))
     problems += _check_feature_columns(spec)
@@ -44,6 +45,31 @@ def check_spec(spec: StudySpec) -> list[Problem]:
     problems += _check_scheduler(spec)
     problems += _check_optuna(spec)
     problems += _check_comparison(spec)
+    problems += _check_write_paths(spec)
+    return problems
+
+
+def write_paths(spec: StudySpec) -> dict[str, str]:
+    """The local paths a spec tells polytask to write to, by field (URIs other than sqlite: and
+    file: name no local path)."""
+    paths = {"output": spec.output, "execution.storage": spec.execution.storage, "comparison.baseline_cache": spec.comparison.baseline_cache}
+    for field, uri in (("optuna.storage", spec.optuna.storage), ("tracking.uri", spec.tracking.uri)):
+        if uri and uri.split(":", 1)[0].split("+", 1)[0] in ("sqlite", "file"):
+            path = uri.split(":", 1)[1].removeprefix("//")
+            paths[field] = path[1:] if path.startswith("/") and uri.startswith("sqlite") else path  # sqlite:///rel.db, sqlite:////abs.db
+    return {field: path for field, path in paths.items() if path and "://" not in path}
+
+
+def _check_write_paths(spec: StudySpec) -> list[Problem]:
+    """A relative write path stays below the folder it is relative to (the working directory):
+    no '..'. Everything polytask names itself lies inside the output folder (names are single
+    path components, see NAME_PATTERN); an absolute path is the spec author's explicit choice
+    (a cluster's shared folder, a cache shared by studies)."""
+    problems = []
+    for field, path in write_paths(spec).items():
+        parts = path.replace("\\", "/").split("/")
+        if not path.startswith(("/", "~")) and ".." in parts:
+            problems.append(Problem(field, f"{path!r} climbs out of the working directory with '..'; a relative path in a spec must stay below it: give a path without '..', or an absolute path"))
     return problems
 
 
@@ -75,7 +101,7 @@ def _check_optuna(spec: StudySpec) -> list[Problem]:
     if storage is None:
         return []
     if storage.split(":", 1)[0].split("+", 1)[0] not in RDB_SCHEMES:
-        return [Problem("optuna.storage", f"{storage!r} is not an RDB URL; use e.g. sqlite:///optuna.db or postgresql://user@host/db, or leave it out to keep the search in memory")]
+        return [Problem("optuna.storage", f"{mask_credentials(storage)!r} is not an RDB URL; use e.g. sqlite:///optuna.db or postgresql://user@host/db, or leave it out to keep the search in memory")]
     if spec.execution.scheduler.kind == "pbt":
         return [Problem("optuna.storage", "is unused with execution.scheduler.kind pbt: the population's first weights are drawn at random and then evolved by PBT, not by Optuna; remove it")]
     if not any(spec.tuned(c.label) for c in spec.candidates):

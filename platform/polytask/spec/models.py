@@ -17,7 +17,8 @@ from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS
 from polytask.tasks import TASK_TYPES, Direction
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # one path component: no "/", never "." or ".."
+TASK_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 
 
 class _Model(BaseModel):
@@ -146,7 +147,7 @@ def _registered(kind: str, registry: dict) -> AfterValidator:
 
 
 class TaskSpec(_Model):
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    name: str = Field(pattern=TASK_NAME_PATTERN)
     # classification (one label per row), multilabel (a set of labels per row), regression (a
     # number per row), token_classification (a BIO tag per word; the text column holds words)
     type: Annotated[str, _registered("task type", TASK_TYPES)] = "classification"
@@ -355,7 +356,7 @@ class ResourcesSpec(_Model):
     @classmethod
     def _whole_gpus_above_one(cls, value: float) -> float:
         if value > 1 and not float(value).is_integer():
-            raise ValueError("a trial may take a fraction of one GPU or a whole number of GPUs")
+            raise ValueError(f"{value} is neither a fraction of one GPU nor a whole number of GPUs; use e.g. 0.5, 1 or 2")
         return value
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from polytask.errors import Problem, did_you_mean
 
-from .models import BuiltinSource, FilesSource, HubSource, PretrainedEncoder, RandomEncoder, StudySpec
+from .models import NAME_PATTERN, TASK_NAME_PATTERN, BuiltinSource, FilesSource, HubSource, PretrainedEncoder, RandomEncoder, StudySpec
 
 
 def problem_from_pydantic(error: dict[str, Any]) -> Problem:
@@ -27,10 +27,19 @@ def problem_from_pydantic(error: dict[str, Any]) -> Problem:
         expected = error.get("ctx", {}).get("expected_tags", "")
         return Problem(f"{path}.kind", f"kind must be one of {expected}; got {error.get('input', {}).get('kind') if isinstance(error.get('input'), dict) else error.get('input')!r}")
     message = error["msg"]
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") in PATTERNS:
+        return Problem(path, f"{error.get('input')!r} is not {PATTERNS[error['ctx']['pattern']]}; rename it")
     if kind == "value_error":  # our validators' messages already quote the value
         return Problem(path, message.removeprefix("Value error, "))
     return Problem(path, f"{message} (got {error.get('input')!r})")
 
+
+# What a name pattern allows, in words. Study and candidate names become folder and file
+# names (runs/<name>, <storage>/<name>-<run>), so they are one path component: no '/', no '..'.
+PATTERNS = {
+    NAME_PATTERN: "a name polytask can use as a folder name: letters, digits, '_', '.' and '-', starting with a letter or digit (no '/', no '..')",
+    TASK_NAME_PATTERN: "a task name: letters, digits and '_', starting with a letter",
+}
 
 # The models pydantic tells apart by their `kind` (its error locations include the kind).
 TAGGED: dict[str, type[BaseModel]] = {

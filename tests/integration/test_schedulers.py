@@ -77,7 +77,10 @@ def test_pbt_members_continue_better_members_with_perturbed_weights(tmp_path, te
     ids = {r.data.tags["polytask.trial_id"] for r in runs}
     for run in copied:
         assert run.data.tags["polytask.pbt.copied_from"] in ids - {run.data.tags["polytask.trial_id"]}
-        # the weights it trains with changed at the copy: x0.8 or x1.2 of the other member's raw weights
-        weights = [round(m.value, 6) for m in client.get_metric_history(run.info.run_id, "weight/subjectivity")]
-        assert len(set(weights)) > 1, weights
+        # after its last copy it trains with the weights PBT gave it (the other member's raw weights
+        # x0.8 or x1.2 each, normalised: the same factor on both leaves them unchanged, so a change
+        # is not guaranteed and PBT's choices are not seeded)
+        used = {round(m.value, 6) for m in client.get_metric_history(run.info.run_id, "weight/subjectivity")}
+        given = {round(m.value, 6) for m in client.get_metric_history(run.info.run_id, "pbt/weight/subjectivity")}
+        assert given & used, (given, used)
         assert sum(run.data.metrics[f"pbt/weight/{t}"] for t in ("subjectivity", "sentiment")) == pytest.approx(2.0)

@@ -1,16 +1,17 @@
 """Single-task baselines: the reference every multi-task result is measured against.
 
 With ``comparison.single_task_baselines``, a study trains one model per main task and seed: the
-study's encoder under hard sharing with that task alone, the study's training settings and
-budget (epochs, steps, batch size, learning rate), selected on validation like every trial
-(polytask.single_task). Δm (polytask.stats) compares each strategy with them (Maninis et al.,
+study's own model for that task alone (the same encoder, the layers of the study's ``sharing``
+between encoder and head, the same head; polytask.single_task), the study's training settings
+and budget (epochs, steps, batch size, learning rate), selected on validation like every trial. Δm (polytask.stats) compares each strategy with them (Maninis et al.,
 CVPR 2019; Vandenhende et al., TPAMI 2021).
 
-A baseline depends only on its task's data, the encoder, the heads, the training settings,
-the selection rule and its seed, so it is trained once and reused by every study where all of
-those are identical. Its *fingerprint* is the sha256 of exactly those: the task's encoded
-arrays (inputs and labels of every split: a changed file or tokenizer changes them), the task,
-encoder, heads and training specs, the selection rule and the seed. Finished baselines are
+A baseline depends only on its task's data, the encoder, its sharing layers, the heads, the
+training settings, the selection rule and its seed, so it is trained once and reused by every
+study where all of those are identical. Its *fingerprint* is the sha256 of exactly those: the
+task's encoded arrays (inputs and labels of every split: a changed file or tokenizer changes
+them), the task, encoder, single-task sharing, heads and training specs, the selection rule and
+the seed. Finished baselines are
 kept in a cache folder (``comparison.baseline_cache``, default ``<POLYTASK_CACHE>/baselines``),
 one JSON file per fingerprint with the final metrics and where they came from. A reused
 baseline gets a nested MLflow run in the new study too (tag ``polytask.reused_from``), so the
@@ -32,11 +33,11 @@ import numpy as np
 from rich.console import Console
 
 from polytask.data import PreparedData
-from polytask.single_task import INPUT_ARRAYS, single_task_data, single_task_spec, single_task_tuner
+from polytask.single_task import INPUT_ARRAYS, single_task_data, single_task_sharing, single_task_spec, single_task_tuner
 from polytask.spec import StudySpec
 from polytask.tracking import Tracking, TrialRun, trial_runs
 
-FINGERPRINT_VERSION = 1  # bump when training changes in a way that makes cached baselines stale
+FINGERPRINT_VERSION = 2  # bump when training changes in a way that makes cached baselines stale (2: the study's sharing layers)
 KEPT_METRICS = ("best/", "test/", "cost/", "epoch", "global_step")  # what a cached baseline keeps
 
 
@@ -57,6 +58,7 @@ def fingerprint(spec: StudySpec, data: PreparedData, task: str, seed: int) -> st
         "task": next(t for t in spec.tasks if t.name == task).model_dump(mode="json", exclude={"auxiliary"}),
         "task_info": dataclasses.asdict(reduced.tasks[0]),
         "encoder": spec.encoder.model_dump(mode="json"),
+        "sharing": single_task_sharing(spec.sharing, spec.task_names, task).model_dump(mode="json"),
         "heads": spec.heads.model_dump(mode="json"),
         "training": spec.training.model_dump(mode="json", exclude={"log_every_steps", "eval_batch_size"}),
         "selection": spec.comparison.selection,
@@ -114,7 +116,7 @@ def run_baselines(spec: StudySpec, data: PreparedData, tracking: Tracking, conso
         record = cache.get(key) if spec.comparison.reuse_baselines else None
         if record is not None:
             if key not in logged:  # a resumed study logged it already
-                _log_reused(tracking, task, seed, key, record)
+                _log_reused(tracking, task, seed, key, record, single_task_sharing(spec.sharing, spec.task_names, task).name)
             counts["reused"] += 1
         else:
             configs.append({"candidate": baseline_label(task), "seed": seed, "role": "baseline", "fingerprint": key})
@@ -135,14 +137,14 @@ def run_baselines(spec: StudySpec, data: PreparedData, tracking: Tracking, conso
     return counts
 
 
-def _log_reused(tracking: Tracking, task: str, seed: int, key: str, record: dict[str, Any]) -> None:
+def _log_reused(tracking: Tracking, task: str, seed: int, key: str, record: dict[str, Any], sharing: str) -> None:
     """A nested run holding a cached baseline's final metrics (at its last epoch)."""
     label, source = baseline_label(task), record.get("source", {})
     tags = {
         "polytask.candidate": label,
         "polytask.strategy": "equal",
         "polytask.family": "baseline",
-        "polytask.sharing": "hard",
+        "polytask.sharing": sharing,
         "polytask.seed": str(seed),
         "polytask.role": "baseline",
         "polytask.phase": "fixed",

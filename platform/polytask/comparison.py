@@ -15,7 +15,18 @@ task and seed. Each row carries, over seeds (polytask.stats):
   Δm, or the per-seed validation score without baselines): the baseline every multi-task
   method must beat (Xin et al., NeurIPS 2022; Kurin et al., NeurIPS 2022);
 * its hypervolume gain over the tuned-scalarization Pareto front (validation primary metrics,
-  the space Optuna searched): 0 when every seed lies inside the region the front dominates.
+  the space Optuna searched), measured from the trivial predictor's point: the share of the
+  front's improvement over trivial that the strategy's seeds add; 0 when every seed lies inside
+  the region the front dominates;
+* ``params vs single-task``: the parameters each task's prediction depends on (shared + the
+  task's own) over its single-task baseline's, averaged over the main tasks. Beyond 25% either
+  way the row says that part of its Δm may be capacity rather than sharing.
+
+The ``trivial`` row is the trivial predictor (polytask.trivial), logged on the parent run. A
+strategy is *clearly above trivial* on a task when its mean beats the trivial value by more than
+1% of it (0.005 at least) and by more than twice its std over seeds (stats.clearly_better). A
+task on which no strategy is clearly above trivial is named in the warnings and left out of the
+mean rank (its differences are noise); so is a study where no candidate learned anything.
 
 Searched scalarization candidates also keep their search trials and Pareto front.
 """
@@ -36,6 +47,9 @@ from polytask.tracking import STOPPED, Tracking, trial_runs
 
 MANY_TASKS = 4  # beyond this, the table shows each task's primary metric only (all are in trials.csv)
 BASELINE = "single-task"
+TRIVIAL = "trivial"
+CAPACITY_TOLERANCE = 0.25  # params vs single-task beyond 1 ± this: the row says Δm may be capacity
+MIN_SEEDS = 3  # fewer seeds per strategy than this: a warning that they cannot separate strategies
 COST_COLUMNS = {  # column -> header
     "cost/step_time_ms": "step ms",
     "cost/backward_passes": "backward passes",
@@ -55,8 +69,9 @@ class Row:
     failed: int
     sharing: str = "hard"
     family: str = ""
-    kind: str = "strategy"  # strategy | front (one Pareto-optimal search trial) | baseline
+    kind: str = "strategy"  # strategy | front (one Pareto-optimal search trial) | baseline | trivial
     values: dict[str, list[float]] = field(default_factory=dict)  # column -> one value per seed
+    capacity: dict[str, list[float]] = field(default_factory=dict)  # main task -> parameters its prediction depends on, per seed
     note: str = ""
     best: bool = False
     delta_m_task: float = math.nan  # Δm%, averaged per task, then over tasks
@@ -65,6 +80,8 @@ class Row:
     rank: float = math.nan
     p_value: float = math.nan
     hv_gain: float = math.nan
+    params_ratio: float = math.nan  # params vs single-task (see the module docstring)
+    learned: dict[str, bool] = field(default_factory=dict)  # main task -> clearly above the trivial predictor
 
     def mean(self, column: str) -> float:
         values = self.values.get(column, [])
@@ -88,6 +105,8 @@ class Comparison:
     reference: str | None = None  # the tuned-scalarization row's label, the significance tests' reference
     fronts: dict[str, tuple[pd.DataFrame, list]] = field(default_factory=dict)  # candidate -> (search trials, Pareto-optimal index)
     dropped: list[str] = field(default_factory=list)  # tuned candidates whose search never completed
+    unlearned: list[str] = field(default_factory=list)  # main tasks no strategy is clearly above trivial on
+    warnings: list[str] = field(default_factory=list)  # what makes a number not what it seems, for the terminal and the report
 
     @property
     def best(self) -> Row | None:
@@ -135,8 +154,10 @@ def trained_to_the_end(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[(trials["status"] == "FINISHED") & (trials["outcome"] != STOPPED)]
 
 
-def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
-    """Main tasks first (their primary metrics are the headline), auxiliary tasks after them."""
+def compare(spec: StudySpec, trials: pd.DataFrame, trivial: dict[str, float] | None = None) -> Comparison:
+    """Main tasks first (their primary metrics are the headline), auxiliary tasks after them.
+    ``trivial``: the trivial predictor's metrics as the study logged them (polytask.trivial);
+    None or empty for a study from before they were logged (then no trivial row and no warnings)."""
     ordered = spec.main_tasks + [t for t in spec.tasks if t.auxiliary]
     metrics = [(t.name, m) for t in ordered for m in (TASK_TYPES[t.type].metrics if len(ordered) <= MANY_TASKS else [t.primary_metric])]
     columns = [f"best/val/{task}/{m}" for task, m in metrics] + ["best/val/score"]
@@ -153,15 +174,23 @@ def compare(spec: StudySpec, trials: pd.DataFrame) -> Comparison:
     baseline = _baseline_row(spec, comparison)
     if baseline is not None:
         comparison.rows.append(baseline)
-    scored = [r for r in comparison.rows if r.kind != "baseline" and not math.isnan(r.mean("best/val/score"))]
+    if trivial:
+        comparison.rows.append(_trivial_row(trivial, comparison.columns))
+    scored = [r for r in comparison.rows if r.kind in ("strategy", "front") and not math.isnan(r.mean("best/val/score"))]
     if scored:
         max(scored, key=lambda r: r.mean("best/val/score")).best = True
     _statistics(spec, comparison)
+    few = [r.trials for r in comparison.rows if r.kind == "strategy" and 0 < r.trials < MIN_SEEDS]
+    if few:
+        comparison.warnings.append(
+            f"{min(few)} seed{'s' if min(few) > 1 else ''} for some strategies: too few to separate strategies "
+            f"(confidence intervals and p-values need {MIN_SEEDS} or more; the figures show the seeds' min–max); add seeds"
+        )
     return comparison
 
 
 def _candidate_rows(spec: StudySpec, label: str, mine: pd.DataFrame, done: pd.DataFrame, comparison: Comparison) -> list[Row]:
-    candidate = spec.candidate(label)
+    candidate, tasks = spec.candidate(label), [t.name for t in spec.main_tasks]
     failed = int((mine["status"] != "FINISHED").sum()) if len(mine) else 0  # not those a scheduler stopped
     common = {"candidate": label, "weighting": candidate.weighting, "sharing": spec.sharing_of(label).name}
     family = mine["family"].iloc[0] if len(mine) and "family" in mine else ""
@@ -169,26 +198,39 @@ def _candidate_rows(spec: StudySpec, label: str, mine: pd.DataFrame, done: pd.Da
     if candidate.search is not None and len(searched):
         comparison.fronts[label] = (searched, pareto_front(searched, comparison.primary, [t.resolved_direction for t in spec.main_tasks]))
     if not spec.tuned(label):
-        return [_row(Row(label, trials=len(done), failed=failed, family=family, **common), done, comparison.columns)]
+        return [_row(Row(label, trials=len(done), failed=failed, family=family, **common), done, comparison.columns, tasks)]
     evaluated = done[done["phase"] == EVALUATION] if len(done) else done
     if len(evaluated) or spec.execution.scheduler.kind != "pbt":
         failed = int((mine[mine["phase"] == EVALUATION]["status"] != "FINISHED").sum()) if len(mine) else 0
         row = Row(label, trials=len(evaluated), failed=failed, family=family, **common, note=_selection_note(spec, label, mine, evaluated))
         if not len(searched):
             comparison.dropped.append(label)
-        return [_row(row, evaluated, comparison.columns)]
+        return [_row(row, evaluated, comparison.columns, tasks)]
     # PBT: the population is the search; its Pareto-optimal members, final weights shown
     rows = []
     for index in comparison.fronts.get(label, (None, []))[1]:
         trial = searched.loc[index]
         weights = ", ".join(f"{trial.get(f'weight/{t}', math.nan):.2f}" for t in spec.task_names)
         note = f"seed {trial['seed']}, Pareto-optimal of {len(searched)} (final PBT weights)" + (f" ({failed} failed)" if failed else "")
-        rows.append(_row(Row(f"{label} [{weights}]", trials=1, failed=0, family=family, kind="front", note=note, **common), searched.loc[[index]], comparison.columns))
+        rows.append(_row(Row(f"{label} [{weights}]", trials=1, failed=0, family=family, kind="front", note=note, **common), searched.loc[[index]], comparison.columns, tasks))
     return rows or [Row(label, trials=0, failed=failed, note="no completed trial", **common)]
 
 
-def _row(row: Row, trials: pd.DataFrame, columns: list[str]) -> Row:
+def _row(row: Row, trials: pd.DataFrame, columns: list[str], tasks: list[str]) -> Row:
     row.values = {c: [float(v) for v in trials[c].dropna()] for c in columns if c in trials}
+    if "cost/params/shared" in trials:
+        row.capacity = {t: [float(v) for v in (trials["cost/params/shared"] + trials[f"cost/params/{t}"]).dropna()] for t in tasks if f"cost/params/{t}" in trials}
+    return row
+
+
+def _trivial_row(trivial: dict[str, float], columns: list[str]) -> Row:
+    """The trivial predictor as a row: its validation metrics under the ``best/val/`` columns,
+    its test metrics under the ``test/`` ones; one value each (it has no seeds)."""
+    row = Row(TRIVIAL, TRIVIAL, "none", 0, 0, sharing="none", kind="trivial", note="predicts without reading the input (majority class, train mean or median, all-O): the floor a strategy must clear")
+    for column in columns:
+        key = f"trivial/val/{column.removeprefix('best/val/')}" if column.startswith("best/val/") else f"trivial/{column}" if column.startswith("test/") else None
+        if key in trivial:
+            row.values[column] = [float(trivial[key])]
     return row
 
 
@@ -233,6 +275,8 @@ def _baseline_row(spec: StudySpec, comparison: Comparison) -> Row | None:
                 value = float(by_task[task].get(column, math.nan)) if task in by_task else math.nan
             if not math.isnan(value):
                 row.values.setdefault(column, []).append(value)
+        for task in tasks:
+            row.capacity.setdefault(task, []).append(float(by_task[task].get("cost/params/total", math.nan)))
     reused = int((baselines["reused_from"] != "").sum()) if "reused_from" in baselines else 0
     row.note = f"one model per task and seed; costs summed over {len(tasks)} models" + (f"; {reused} of {len(baselines)} reused by fingerprint" if reused else "")
     return row if row.trials else None
@@ -256,7 +300,9 @@ def metric_columns(spec: StudySpec, split: str) -> dict[tuple[str, str], tuple[s
 def _statistics(spec: StudySpec, comparison: Comparison) -> None:
     rows = [r for r in comparison.rows if r.kind != "front" and any(r.values.values())]
     baseline = next((r for r in rows if r.kind == "baseline"), None)
-    comparison.split = "test" if rows and all(all(f"test/{t.name}/{t.primary_metric}" in r.values for t in spec.main_tasks) for r in rows) else "val"
+    trivial = next((r for r in rows if r.kind == "trivial"), None)
+    measured = [r for r in rows if r.kind != "trivial"]
+    comparison.split = "test" if measured and all(all(f"test/{t.name}/{t.primary_metric}" in r.values for t in spec.main_tasks) for r in measured) else "val"
     metrics = metric_columns(spec, comparison.split)
     directions = {key: direction for key, (_, direction) in metrics.items()}
     if baseline is not None:
@@ -268,18 +314,65 @@ def _statistics(spec: StudySpec, comparison: Comparison) -> None:
             seeds = len(row.values.get(metrics[next(iter(metrics))][0], []))
             per_seed = [{key: _at(row, column, i) for key, (column, _) in metrics.items()} for i in range(seeds)]
             row.delta_m_seeds = [stats.delta_m_per_task(values, reference, directions) for values in per_seed]
+        _capacity(spec, comparison, baseline)
     primary = {t.name: metrics[(t.name, t.primary_metric)] for t in spec.main_tasks}
-    ranks = stats.mean_rank({r.label: {c: r.mean(c) for c, _ in primary.values()} for r in rows}, dict(primary.values()))
-    for row in rows:
+    if trivial is not None:
+        _did_it_learn(spec, comparison, trivial, primary)
+    ranked = {t: primary[t] for t in primary if t not in comparison.unlearned} or primary
+    ranks = stats.mean_rank({r.label: {c: r.mean(c) for c, _ in ranked.values()} for r in measured}, dict(ranked.values()))
+    for row in measured:
         row.rank = ranks.get(row.label, math.nan)
     tuned = next((r for r in rows if r.weighting == "scalarization" and spec.candidate(r.candidate).search is not None and r.kind == "strategy"), None)
     if tuned is not None:
         comparison.reference = tuned.label
         test = stats.welch_p_value if spec.comparison.significance_test == "welch" else stats.bootstrap_p_value
-        for row in rows:
+        for row in measured:
             if row is not tuned:
                 row.p_value = test(row.delta_m_seeds, tuned.delta_m_seeds) if baseline is not None else test(row.values.get("best/val/score", []), tuned.values.get("best/val/score", []))
-        _hypervolumes(spec, comparison, rows, tuned.candidate)
+        _hypervolumes(spec, comparison, measured, tuned.candidate, trivial)
+
+
+def _capacity(spec: StudySpec, comparison: Comparison, baseline: Row) -> None:
+    """params vs single-task for every row, and a note where it is more than 25% off."""
+    reference = {task: float(np.mean(v)) for task, v in baseline.capacity.items() if v and np.isfinite(v).all()}
+    for row in comparison.rows:
+        ratios = [float(np.mean(row.capacity[t])) / reference[t] for t in reference if row.capacity.get(t) and reference[t] > 0]
+        if not ratios or row.kind == "trivial":
+            continue
+        row.params_ratio = float(np.mean(ratios))
+        if abs(row.params_ratio - 1) > CAPACITY_TOLERANCE:
+            note = (f"each task's prediction depends on {row.params_ratio:.2f}x the parameters of its single-task baseline, "
+                    "so part of its Δm may be capacity rather than sharing")
+            row.note = f"{row.note}; {note}" if row.note else note
+
+
+def _did_it_learn(spec: StudySpec, comparison: Comparison, trivial: Row, primary: dict[str, tuple[str, str]]) -> None:
+    """Which rows are clearly above the trivial predictor on each main task's primary metric
+    (comparison split); warnings for a task no strategy clears, and for a study where no
+    candidate cleared any."""
+    strategies = [r for r in comparison.rows if r.kind in ("strategy", "front") and r.trials]
+    for row in comparison.rows:
+        if row.kind in ("strategy", "front", "baseline"):
+            row.learned = {t: stats.clearly_better(row.values.get(column, []), trivial.mean(column), direction) for t, (column, direction) in primary.items()}
+    for task in spec.main_tasks:
+        column, _ = primary[task.name]
+        if not strategies or any(r.learned.get(task.name) for r in strategies):
+            continue
+        comparison.unlearned.append(task.name)
+        baseline = next((r for r in comparison.rows if r.kind == "baseline"), None)
+        also = " The single-task baseline is above it, so the multi-task models lose what one task alone learns." if baseline is not None and baseline.learned.get(task.name) else ""
+        comparison.warnings.append(
+            f"task {task.name}: no strategy is clearly above {TASK_TYPES[task.type].trivial_answer} "
+            f"({comparison.split} {task.primary_metric} {trivial.mean(column):.3f}); its differences are noise, and it is left out of the mean rank.{also}"
+        )
+    if strategies and len(comparison.unlearned) == len(spec.main_tasks):
+        steps = comparison.trials["global_step"].dropna() if "global_step" in comparison.trials else pd.Series(dtype=float)
+        budget = f"{spec.training.epochs} epochs" + (f", {int(steps.median())} steps" if len(steps) else "")
+        comparison.warnings.append(
+            f"no candidate learned anything beyond the trivial predictor on any task: the training may train nothing "
+            f"(learning rate {spec.training.learning_rate:g}, {budget}). Check training.learning_rate (docs/defaults.md) and training.epochs, "
+            f"or whether the inputs carry information about the labels."
+        )
 
 
 def _at(row: Row, column: str, i: int) -> float:
@@ -287,15 +380,23 @@ def _at(row: Row, column: str, i: int) -> float:
     return values[i] if i < len(values) else math.nan
 
 
-def _hypervolumes(spec: StudySpec, comparison: Comparison, rows: list[Row], tuned: str) -> None:
-    """Each row's per-seed validation points against the tuned search's Pareto front."""
+def _hypervolumes(spec: StudySpec, comparison: Comparison, rows: list[Row], tuned: str, trivial: Row | None) -> None:
+    """Each row's per-seed validation points against the tuned search's Pareto front, from the
+    trivial predictor's point: a gain is a share of the front's improvement over trivial, so a
+    difference of 0.001 on metrics 0.4 above trivial reads as about 0.25%, not as much as the
+    front's whole spread (without a trivial point, e.g. an older study: 10% beyond the worst
+    point, as stats.reference_point)."""
     if tuned not in comparison.fronts or len(comparison.primary) < 2:
         return
     searched, front = comparison.fronts[tuned]
     directions = [t.resolved_direction for t in spec.main_tasks]
     front_points = stats.oriented(searched.loc[front, comparison.primary].to_numpy(float), directions)
     points = {r.label: _points(r, comparison.primary, directions) for r in rows}
-    reference = stats.reference_point(np.vstack([front_points, *[p for p in points.values() if p is not None]]))
+    origin = _points(trivial, comparison.primary, directions) if trivial is not None else None
+    if origin is not None and (front_points > origin).all(axis=1).any():
+        reference = origin[0]
+    else:
+        reference = stats.reference_point(np.vstack([front_points, *[p for p in points.values() if p is not None]]))
     for row in rows:
         if points[row.label] is not None:
             row.hv_gain = stats.hypervolume_gain(points[row.label], front_points, reference)

@@ -2,7 +2,7 @@
 Natural Language Understanding", ACL 2019.
 
 When a candidate sets ``distill``, the study first trains one teacher per task: the study's
-encoder under hard sharing with that task alone, its training settings, seed
+own model for that task alone (polytask.single_task), its training settings, seed
 ``distillation.teacher_seed``. Teachers are ordinary trials of a first Tune run (nested MLflow
 runs ``teacher-<task>/seed<N>``, tagged ``polytask.role = teacher``); each one's selected epoch
 predicts the whole training split, and those class probabilities travel back to the driver in

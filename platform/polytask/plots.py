@@ -12,13 +12,19 @@ nothing to draw. A strategy keeps one colour in every figure: colours follow the
   to beat (Xin et al., "Do Current Multi-Task Optimization Methods in Deep Learning Even Help?",
   NeurIPS 2022): a method is only interesting where its mean lies beyond the front.
 - :func:`plot_task_bars` — each task on its own y scale, one bar per strategy, seeds as dots and
-  the single-task baseline as a dashed line: which strategy helps or hurts which task, and
-  whether the difference is larger than the spread over seeds. The y axes are zoomed to the data
+  reference lines (the single-task baseline dashed, the trivial predictor dotted): which strategy
+  helps or hurts which task, whether it learnt anything at all, and whether the difference is
+  larger than the spread over seeds. The y axes are zoomed to the data
   (not from 0), so small differences are visible; the labels say so.
 - :func:`plot_weights_over_time` — the task weights a dynamic weighting strategy (uncertainty,
   FAMO, DWA, ...) chose during training: whether it settled, oscillated or starved a task.
 - :func:`plot_quality_vs_cost` — quality against step time, parameters, memory: what a strategy's
-  gain costs (PCGrad and MGDA need one backward pass per task; MMoE/PLE add parameters).
+  gain costs (PCGrad and MGDA need one backward pass per task; MMoE/PLE add parameters). Cost
+  axes start at 0 (a linear one) so that a cost is read against nothing spent.
+
+The error bars are what the caller puts in ``Point.low``/``high``: the report gives a 95% CI with
+three seeds or more and the min–max of the seeds with fewer (two seeds make a t-interval 12.7
+standard errors wide), and says which in the figure's title.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ SEARCH_LABEL = "search trials (tuned scalarization)"
 ALL_TASKS_LABEL = "Pareto-optimal over all tasks"  # with 3+ tasks: on the front, but not on this pair's
 SEEDS_LABEL = "individual seeds"
 SEARCH_COLOUR = "0.72"  # light grey: kept out of the strategy palette
+REFERENCE_STYLES = ("--", ":", "-.")  # plot_task_bars: the reference lines, in the order given
 # tab10 without its grey (grey is the search trials'), then tab20b for long lists; cycles after.
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
@@ -210,19 +217,22 @@ def plot_task_bars(
     names: list[str],
     path: Path,
     title: str,
-    baselines: dict[str, float] | None = None,
+    references: Mapping[str, Mapping[str, float]] | None = None,
     *,
     colours: Mapping[str, str] | None = None,
+    interval: str = "95% CI",
 ) -> Path | None:
     """One panel per task column (each on its own y scale), one bar per strategy at its mean
-    with the 95% CI as an error bar and each seed as a dot; ``baselines[column]`` (the
-    single-task mean) as a dashed line labelled "single-task". The y axes are zoomed to the data,
-    not from 0 (the y label says so), so bar heights are not proportional to the values.
+    with its interval (``interval`` names it on the y axis) as an error bar and each seed as a
+    dot; each reference (``references[label][column]``: "single-task", the single-task mean;
+    "trivial", the trivial predictor) as a labelled horizontal line, dashed, dotted, ... in that
+    order. The y axes are zoomed to the data, not from 0 (the y label says so), so bar heights
+    are not proportional to the values.
 
     A strategy without a value on a column keeps its place (no bar), so bars line up across
     panels. Columns without any finite mean are left out; returns None when none is left.
     """
-    baselines = baselines or {}
+    references = references or {}
     colours = dict(colours) if colours is not None else strategy_colours(s.label for s in strategies)
     shown = [(c, n) for c, n in zip(columns, names) if any(_finite_mean(s, c) for s in strategies)]
     if not shown:
@@ -252,18 +262,19 @@ def plot_task_bars(
                     jitter = np.linspace(-0.15, 0.15, len(seeds))
                     ax.scatter(position + jitter, seeds, s=11, color="black", alpha=0.55, edgecolors="none", zorder=4)
                 values += [point.mean, *seeds]
-            baseline = baselines.get(column)
-            if baseline is not None and np.isfinite(baseline):
-                ax.axhline(baseline, ls="--", color="0.25", lw=1.2, zorder=1)
-                ax.annotate("single-task", xy=(1.0, baseline), xycoords=("axes fraction", "data"), xytext=(0, 2), textcoords="offset points",
-                            ha="right", va="bottom", fontsize=8, color="0.25")
-                values.append(baseline)
+            for (label, levels), style in zip(references.items(), REFERENCE_STYLES):
+                level = levels.get(column)
+                if level is not None and np.isfinite(level):
+                    ax.axhline(level, ls=style, color="0.25", lw=1.2, zorder=1)
+                    ax.annotate(label, xy=(1.0, level), xycoords=("axes fraction", "data"), xytext=(0, 2), textcoords="offset points",
+                                ha="right", va="bottom", fontsize=8, color="0.25")
+                    values.append(level)
             ax.set_ylim(*_zoom(values))
             ax.set_xticks(positions, [s.label for s in strategies], rotation=30, ha="right")
             ax.set_title(name)
             ax.grid(axis="y", alpha=0.25, zorder=0)
             if k % cols == 0:
-                ax.set_ylabel("mean, 95% CI (axis not from 0)")
+                ax.set_ylabel(f"mean, {interval} (axis not from 0)")
         for ax in axes[len(shown):]:
             ax.axis("off")
         fig.suptitle(title)
@@ -346,9 +357,11 @@ def plot_quality_vs_cost(
                 colour = colours.get(strategy.label, "black")
                 ax.errorbar(strategy.points[column].mean, strategy.points[quality].mean, xerr=_err(strategy.points[column]),
                             yerr=_err(strategy.points[quality]), fmt="o", ms=7, mec="white", mew=0.8, capsize=3, color=colour, zorder=3)
+            ax.margins(0.15)
             if (xs > 0).all() and xs.max() > 10 * xs.min():
                 ax.set_xscale("log")
-            ax.margins(0.15)
+            else:
+                ax.set_xlim(left=0)  # a cost is read against nothing spent
             _label_points(ax, xs, [s.points[quality].mean for s in members], [s.label for s in members], [colours.get(s.label, "black") for s in members])
             ax.set_xlabel(name)
             if k % cols == 0:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from polytask import plots
-from polytask.comparison import BASELINE, COST_COLUMNS, Comparison, Row, collect_trials, compare
+from polytask.comparison import BASELINE, COST_COLUMNS, MIN_SEEDS, TRIVIAL, Comparison, Row, collect_trials, compare
 from polytask.html_report import render_html
 from polytask.server import mask_credentials
 from polytask.spec import StudySpec, load_spec
@@ -33,7 +33,7 @@ def write_report(spec: StudySpec, tracking: Tracking, output: Path) -> Compariso
     output.mkdir(parents=True, exist_ok=True)
     for name in REPORT_FILES:  # a figure with nothing to draw this time must not linger from an earlier report
         (output / name).unlink(missing_ok=True)
-    comparison = compare(spec, collect_trials(tracking))
+    comparison = compare(spec, collect_trials(tracking), trivial_metrics_of(tracking))
     figures = make_figures(spec, comparison, tracking, output)
     markdown = to_markdown(comparison, spec, figures)
     (output / "comparison.md").write_text(markdown)
@@ -45,6 +45,12 @@ def write_report(spec: StudySpec, tracking: Tracking, output: Path) -> Compariso
         if (output / name).exists():
             retrying(lambda: mlflow.log_artifact(tracking.parent_run_id, str(output / name), "report"))
     return comparison
+
+
+def trivial_metrics_of(tracking: Tracking) -> dict[str, float]:
+    """The trivial predictor's metrics the study logged on its parent run (polytask.trivial)."""
+    metrics = retrying(lambda: client(tracking.uri).get_run(tracking.parent_run_id)).data.metrics
+    return {k: v for k, v in metrics.items() if k.startswith(f"{TRIVIAL}/")}
 
 
 def from_experiment(uri: str, experiment: str, run_id: str | None = None) -> tuple[StudySpec, Tracking]:
@@ -74,39 +80,50 @@ def from_experiment(uri: str, experiment: str, run_id: str | None = None) -> tup
 # --------------------------------------------------------------------------- figures
 
 
+
+
 def summaries(rows: list[Row], columns: list[str]) -> list[plots.StrategySummary]:
-    """Each row's mean and CI per column, for the figures."""
+    """Each row's mean and interval per column, for the figures: the 95% CI with three seeds or
+    more, the min–max of the seeds with fewer (a 2-seed t-interval is 12.7 standard errors wide)."""
     out = []
     for row in rows:
         points = {}
         for column in columns:
-            e = row.estimate(column)
-            points[column] = plots.Point(e.mean, e.ci_low, e.ci_high)
+            e, values = row.estimate(column), row.values.get(column, [])
+            low, high = (e.ci_low, e.ci_high) if len(values) >= MIN_SEEDS or not values else (min(values), max(values))
+            points[column] = plots.Point(e.mean, low, high)
         out.append(plots.StrategySummary(row.label, points, {c: list(row.values.get(c, [])) for c in columns}))
     return out
+
+
+def interval_name(comparison: Comparison) -> str:
+    """What the figures' error bars are: the 95% CI, or the min–max where a row has fewer than
+    three seeds."""
+    few = [r.trials for r in comparison.rows if r.kind in ("strategy", "baseline") and 0 < r.trials < MIN_SEEDS]
+    return f"min–max over {max(few)} seed{'s' if max(few) > 1 else ''}" if few else "95% CI"
 
 
 def make_figures(spec: StudySpec, comparison: Comparison, tracking: Tracking, output: Path) -> list[Path]:
     tasks, primary = spec.main_tasks, comparison.primary
     names = [f"{t.name} {t.primary_metric} (val)" for t in tasks]
     directions = [t.resolved_direction for t in tasks]
-    strategies = [r for r in comparison.rows if r.kind != "front"]
-    title = f"{spec.name}:"
+    strategies = [r for r in comparison.rows if r.kind not in ("front", "trivial")]
+    title, interval = f"{spec.name}:", interval_name(comparison)
     figures = []
     reference = comparison.reference or next(iter(comparison.fronts), None)  # a tuned row is named after its candidate
     search, front = comparison.fronts.get(reference, (pd.DataFrame(columns=primary), []))
-    figures.append(plots.plot_front(search, front, summaries(strategies, primary), primary, directions, names, output / "front.png",
-                                    f"{title} tuned-scalarization front, strategy means (95% CI)"))
+    front_title = f"{title} {reference}'s Pareto front and strategy means ({interval})" if reference else f"{title} strategy means ({interval})"
+    figures.append(plots.plot_front(search, front, summaries(strategies, primary), primary, directions, names, output / "front.png", front_title))
     split = "test" if comparison.split == "test" else "best/val"
     shown = [f"{split}/{t.name}/{t.primary_metric}" for t in tasks]
-    baseline = next((r for r in comparison.rows if r.kind == "baseline"), None)
+    lines = {r.label: {c: r.mean(c) for c in shown} for r in comparison.rows if r.kind in ("baseline", "trivial")}
     figures.append(plots.plot_task_bars(summaries([r for r in strategies if r.kind != "baseline"], shown), shown,
                                         [f"{t.name} {t.primary_metric} ({comparison.split})" for t in tasks], output / "tasks.png",
-                                        f"{title} per-task {comparison.split} metric, mean and 95% CI over seeds",
-                                        {c: baseline.mean(c) for c in shown} if baseline else None))
+                                        f"{title} per-task {comparison.split} metric, mean and {interval}", lines, interval=interval))
     figures.append(plots.plot_weights_over_time(weight_histories(spec, comparison, tracking), output / "weights.png", f"{title} task weights during training (mean over seeds)"))
     figures.append(plots.plot_quality_vs_cost(summaries(strategies, ["best/val/score", *QUALITY_COSTS]), "best/val/score", "validation score",
-                                              {c: n for c, n in QUALITY_COSTS.items() if c in comparison.columns}, output / "cost.png", f"{title} quality against cost"))
+                                              {c: n for c, n in QUALITY_COSTS.items() if c in comparison.columns}, output / "cost.png",
+                                              f"{title} quality ({interval}) against cost"))
     return [f for f in figures if f is not None]
 
 
@@ -171,6 +188,17 @@ def _number(value, digits: int = 3) -> str:
     return "—" if value is None or pd.isna(value) else f"{value:.{digits}f}"
 
 
+NOT_LEARNED = "†"  # after a primary metric not clearly above the trivial predictor
+
+
+def _ratio(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.2f}×"
+
+
+def _percent(value: float) -> str:
+    return "—" if math.isnan(value) else f"{100 * value:+.2f}%"
+
+
 def headline(comparison: Comparison, spec: StudySpec) -> tuple[list[str], list[list[str]]]:
     """The comparison table: headers and one row of cells per strategy."""
     split = "test" if comparison.split == "test" else "best/val"
@@ -178,20 +206,30 @@ def headline(comparison: Comparison, spec: StudySpec) -> tuple[list[str], list[l
     costs = [c for c in ("cost/step_time_ms", "cost/params/total") if c in comparison.columns]
     has_baseline = any(r.kind == "baseline" for r in comparison.rows)
     headers = ["strategy", "seeds"] + [f"{short(c)}" for c in tasks] + ["val score"]
-    headers += ["Δm% (per task)", "Δm% (per metric)"] if has_baseline else []
+    headers += ["Δm% (per task)", "Δm% (per metric)", "params vs single-task"] if has_baseline else []
     headers += ["mean rank"] + ([f"p vs {comparison.reference}", "HV gain vs front"] if comparison.reference else []) + [short(c) for c in costs]
     digits = {c: _digits(comparison.rows, c) for c in tasks + ["best/val/score"]}
     body = []
     for row in comparison.rows:
-        cells = [("★ " if row.best else "") + row.label, f"{row.trials}" + (f" ({row.failed} failed)" if row.failed else "")]
-        cells += [cell(row, c, digits[c]) for c in tasks + ["best/val/score"]]
-        cells += [_signed(row.delta_m_task), _signed(row.delta_m_metric)] if has_baseline else []
+        measured = row.kind != "trivial"
+        cells = [("★ " if row.best else "") + row.label, (f"{row.trials}" + (f" ({row.failed} failed)" if row.failed else "")) if measured else "—"]
+        cells += [cell(row, c, digits[c]) + (f" {NOT_LEARNED}" if row.learned.get(t.name) is False else "") for c, t in zip(tasks, spec.main_tasks)]
+        cells += [cell(row, "best/val/score", digits["best/val/score"])]
+        cells += [_signed(row.delta_m_task), _signed(row.delta_m_metric), _ratio(row.params_ratio)] if has_baseline else []
         cells += [_number(row.rank, 2)]
         if comparison.reference:
-            cells += ["(reference)" if row.label == comparison.reference else _p(row.p_value), _number(row.hv_gain)]
+            cells += ["(reference)" if row.label == comparison.reference else _p(row.p_value), _percent(row.hv_gain)]
         cells += [cell(row, c) for c in costs]
         body.append(cells)
     return headers, body
+
+
+def legend(comparison: Comparison) -> list[str]:
+    """What the table's marks mean, and its warnings: lines for the terminal and the report."""
+    lines = []
+    if any(False in r.learned.values() for r in comparison.rows):
+        lines.append(f"{NOT_LEARNED} not clearly above the trivial predictor (the `{TRIVIAL}` row): more than 1% and 2 std over seeds better is needed.")
+    return lines + [f"Warning: {w}" for w in comparison.warnings]
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -212,6 +250,8 @@ def to_markdown(comparison: Comparison, spec: StudySpec, figures: list[Path] | N
         *([f"Auxiliary tasks (trained, not in `val/score`, the search's objectives or the front): {', '.join(t.name for t in spec.tasks if t.auxiliary)}."] if any(t.auxiliary for t in spec.tasks) else []),
         "",
         *_table(headers, rows),
+        "",
+        *[f"**{line}**" if line.startswith("Warning") else line for line in legend(comparison)],
         "",
         *[f"- `{r.label}`: {r.note}" for r in comparison.rows if r.note],
         "",
@@ -245,19 +285,32 @@ def _method(comparison: Comparison, spec: StudySpec, confidence: str) -> list[st
         out.append("- **Tuning budget.** Only searched candidates were tuned (`search.trials`); the others ran with the spec's settings. `comparison.tuning` gives every candidate the same budget.")
     if any(r.kind == "baseline" for r in comparison.rows):
         out.append(
-            f"- **Δm%** against the single-task baselines (one model per main task and seed, same encoder, training settings and budget), on {comparison.split}: "
+            f"- **Δm%** against the single-task baselines (one model per main task and seed: the study's own model for that task alone — "
+            f"same encoder, same layers between encoder and head, same head, training settings and budget), on {comparison.split}: "
             "for each metric (−1)^l · (M − M_single) / M_single · 100 with l = 1 where lower is better, of the seed means. "
             "*Per task* (the headline) averages each task's metrics first, then the tasks; *per metric* averages all metrics alike."
         )
-    out.append(f"- **Mean rank** over the main tasks' primary metrics ({comparison.split}), 1 = best, ties averaged.")
+        out.append(
+            "- **params vs single-task**: the parameters each task's prediction depends on (shared + the task's own) over its single-task baseline's, "
+            "averaged over the tasks; beyond 0.75–1.25× part of a Δm may be capacity rather than sharing (the row's note says so)."
+        )
+    if any(r.kind == "trivial" for r in comparison.rows):
+        out.append(
+            f"- **trivial**: what a predictor that never reads the input scores (majority class, train mean or median, all-O), on validation and test. "
+            f"A strategy is *clearly above* it on a task when its mean is better by more than 1% of it (0.005 at least) and by more than twice its std over seeds; "
+            f"{NOT_LEARNED} marks a primary metric that is not."
+        )
+    ranked = "the main tasks' primary metrics" + (f" but {', '.join(comparison.unlearned)} (no strategy above trivial)" if comparison.unlearned and len(comparison.unlearned) < len(spec.main_tasks) else "")
+    out.append(f"- **Mean rank** over {ranked} ({comparison.split}), 1 = best, ties averaged.")
     if comparison.reference:
         sample = "each seed's Δm% (per task)" if any(r.kind == "baseline" for r in comparison.rows) else "each seed's validation score"
         out.append(f"- **p vs {comparison.reference}**: two-sided {test} of {sample} against tuned scalarization's; not corrected for multiple comparisons.")
+        origin = "the trivial predictor's point, so a gain is a share of the front's improvement over trivial" if any(r.kind == "trivial" for r in comparison.rows) else "10% beyond the worst value of each metric"
         out.append(
-            f"- **HV gain vs front**: HV(front ∪ the strategy's seeds) / HV(front) − 1 on the validation primary metrics, the front being {comparison.reference}'s Pareto-optimal search trials; "
-            "reference point 10% beyond the worst value of each metric. 0: no seed improves on the front anywhere."
+            f"- **HV gain vs front**: HV(front ∪ the strategy's seeds) / HV(front) − 1, in %, on the validation primary metrics, the front being {comparison.reference}'s Pareto-optimal search trials; "
+            f"measured from {origin}. 0: no seed improves on the front anywhere."
         )
-    out.append(f"- **Confidence intervals**: {confidence}, Student t over seeds; with one seed there is none.")
+    out.append(f"- **Confidence intervals**: {confidence}, Student t over seeds; with one seed there is none. With fewer than {MIN_SEEDS} seeds the figures show the seeds' min–max instead.")
     return out
 
 
@@ -318,8 +371,9 @@ def to_frame(comparison: Comparison) -> pd.DataFrame:
     records = []
     for row in comparison.rows:
         record = {"strategy": row.label, "kind": row.kind, "sharing": row.sharing, "weighting": row.weighting, "family": row.family, "seeds": row.trials, "failed": row.failed,
-                  "best": row.best, "delta_m_per_task": row.delta_m_task, "delta_m_per_metric": row.delta_m_metric, "mean_rank": row.rank,
-                  "p_vs_tuned": row.p_value, "hv_gain": row.hv_gain, "note": row.note}
+                  "best": row.best, "delta_m_per_task": row.delta_m_task, "delta_m_per_metric": row.delta_m_metric, "params_vs_single_task": row.params_ratio,
+                  "mean_rank": row.rank, "p_vs_tuned": row.p_value, "hv_gain": row.hv_gain,
+                  "not_above_trivial": ",".join(t for t, learned in row.learned.items() if not learned), "note": row.note}
         for column in comparison.columns:
             e = row.estimate(column)
             record |= {f"{column} mean": e.mean, f"{column} std": e.std, f"{column} ci_low": e.ci_low, f"{column} ci_high": e.ci_high}
@@ -349,3 +403,5 @@ def print_table(comparison: Comparison, spec: StudySpec, console) -> None:
     console.print(table)
     if any(r.label == BASELINE for r in comparison.rows):
         console.print("Δm%: average relative change against the single-task baselines, per task (headline) and per metric; > 0 is better.")
+    for line in legend(comparison):
+        console.print(line, style="bold yellow" if line.startswith("Warning") else None, highlight=False, markup=False, soft_wrap=True)

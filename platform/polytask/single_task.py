@@ -1,10 +1,13 @@
 """A study reduced to one task, and a Tune run of such single-task models.
 
 Two features train single-task models next to a study's candidates: distillation teachers
-(polytask.distill) and single-task baselines (polytask.baselines). Both train the study's
-encoder under hard sharing on one task alone, with the study's training settings, through the
-same trainable as every trial (polytask.trial.run_trial), in a Tune run of their own that
-``polytask resume`` restores.
+(polytask.distill) and single-task baselines (polytask.baselines). Both train *the study's own
+model for one task*: the same encoder, the same layers between the encoder and the heads (the
+study's ``sharing`` built for that task alone, hidden layers included: see
+``Sharing.one_task``), the same head and training settings, through the same trainable as every
+trial (polytask.trial.run_trial), in a Tune run of their own that ``polytask resume`` restores.
+A single-task model therefore differs from the study's multi-task model only in what is shared,
+so a comparison with it measures sharing, not capacity.
 """
 
 from __future__ import annotations
@@ -16,19 +19,27 @@ import numpy as np
 from rich.console import Console
 
 from polytask.data import PreparedData, SplitArrays
-from polytask.spec import CandidateSpec, StudySpec
+from polytask.spec import CandidateSpec, StudySpec, sharing_kwargs
 from polytask.spec.models import SharingSpec
+from polytask.strategies.sharing import get_sharing_class
 
 
 def single_task_spec(spec: StudySpec, task: str, label: str, seeds: list[int]) -> StudySpec:
-    """The study reduced to ``task``: hard sharing, one equal-weighting candidate ``label``."""
+    """The study reduced to ``task``: its sharing built for that task alone, one
+    equal-weighting candidate ``label``."""
     only = next(t for t in spec.tasks if t.name == task).model_copy(update={"auxiliary": False})
     return spec.model_copy(update={
         "tasks": [only],
-        "sharing": SharingSpec(),
+        "sharing": single_task_sharing(spec.sharing, spec.task_names, task),
         "candidates": [CandidateSpec(name=label, weighting="equal")],
         "seeds": seeds,
     })
+
+
+def single_task_sharing(sharing: SharingSpec, tasks: list[str], task: str) -> SharingSpec:
+    """``sharing`` (an architecture of the multi-task model over ``tasks``) for ``task`` alone."""
+    name, params = get_sharing_class(sharing.name).one_task(tasks.index(task), **sharing_kwargs(sharing, tasks))
+    return SharingSpec(name=name, params=params)
 
 
 def single_task_data(data: PreparedData, task: str) -> PreparedData:

@@ -29,7 +29,8 @@ from polytask.preflight import check_address, check_output_folder, check_trackin
 from polytask.search import plan_trials
 from polytask.server import mask_credentials
 from polytask.spec import TEXT_ENCODERS, StudySpec, load_spec
-from polytask.tracking import STOPPED, Tracking, reopen, settle_runs, start_study
+from polytask.tracking import STOPPED, Tracking, log_study_metrics, reopen, settle_runs, start_study
+from polytask.trivial import trivial_metrics
 
 if TYPE_CHECKING:
     from polytask.comparison import Comparison
@@ -119,6 +120,7 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         tracking = dataclasses.replace(tracking, tune_path=_join(spec.execution.storage or str(output / "tune"), f"{spec.name}-{tracking.parent_run_id[:8]}"))
         tracking.save(output)
         (output / "spec.yaml").write_text(spec.to_yaml())
+        log_study_metrics(tracking, trivial_metrics(data))  # the floor every strategy is read against (polytask.trivial)
         _teachers(spec, data, tracking, console, resume=False)
         _baselines(spec, data, tracking, console, resume=False)
         return _fit(_tuner(spec, data, tracking, console), _planned_trials(spec), spec, tracking, output, console)
@@ -344,15 +346,7 @@ def _check_resources(spec: StudySpec) -> None:
 
 
 def _end_parent(tracking: Tracking, status: str, **counts: int) -> None:
-    import time
-
-    from mlflow.entities import Metric
-
     from polytask.tracking import client, retrying
 
-    mlflow = client(tracking.uri)
-    now = int(time.time() * 1000)  # one timestamp, so a batch resent after an outage is stored once
-    metrics = [Metric(f"trials/{key}", value, now, 0) for key, value in counts.items()]
-    if metrics:
-        retrying(lambda: mlflow.log_batch(tracking.parent_run_id, metrics=metrics))
-    retrying(lambda: mlflow.set_terminated(tracking.parent_run_id, status=status))
+    log_study_metrics(tracking, {f"trials/{key}": value for key, value in counts.items()})
+    retrying(lambda: client(tracking.uri).set_terminated(tracking.parent_run_id, status=status))

@@ -173,6 +173,17 @@ def start_study(spec: StudySpec, output: Path) -> Tracking:
     return Tracking(uri=uri, experiment_id=experiment_id, parent_run_id=run.info.run_id, study=spec.name)
 
 
+def log_study_metrics(tracking: Tracking, values: dict[str, float]) -> None:
+    """Metrics of the whole study on its parent run, as one batch with one timestamp (so a batch
+    resent after an outage is stored once)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, float(value), now, 0) for key, value in values.items() if math.isfinite(float(value))]
+    for start in range(0, len(metrics), METRIC_BATCH):
+        retrying(lambda: client(tracking.uri).log_batch(tracking.parent_run_id, metrics=metrics[start : start + METRIC_BATCH]))
+
+
 def reopen(tracking: Tracking) -> None:
     """The parent run of a study being resumed is running again."""
     retrying(lambda: client(tracking.uri).update_run(tracking.parent_run_id, status="RUNNING"))

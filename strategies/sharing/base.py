@@ -158,6 +158,17 @@ class Sharing(nn.Module):
         """Raise ValueError for hyperparameters that cannot work with these tasks, before any
         encoder is built (the spec check calls this)."""
 
+    # Hyperparameters that hold one value per task, as lists in task order.
+    per_task_hyperparameters: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def one_task(cls, index: int, **params: Any) -> tuple[str, dict[str, Any]]:
+        """The architecture (a registered name) and hyperparameters of this one built for task
+        ``index`` of the multi-task model alone: the single-task model a multi-task result is
+        measured against (its baseline), with the same layers between encoder and head. By
+        default this architecture itself, each per-task hyperparameter cut to the task's value."""
+        return cls.name, {k: [v[index]] if k in cls.per_task_hyperparameters and v is not None else v for k, v in params.items()}
+
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters() if hasattr(self, k))
 

@@ -57,6 +57,11 @@ class CrossStitch(Sharing):
         if not 0.0 <= init_self <= 1.0:
             raise ValueError(f"init_self must be in [0, 1] (the diagonal of a convex mix of the columns), got {init_self}")
 
+    @classmethod
+    def one_task(cls, index: int, **params: Any) -> tuple[str, dict[str, Any]]:
+        """One task's cross-stitch network is its own column, with nothing to mix: hard sharing."""
+        return "hard", {}
+
     def forward(self, batch: Batch) -> SharedOutput:
         hidden = [column.stem(batch) for column in self.columns]
         for i, alpha in enumerate(self.alphas):

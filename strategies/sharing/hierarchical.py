@@ -32,6 +32,7 @@ class Hierarchical(Sharing):
     name = "hierarchical"
     paper = "Søgaard & Goldberg, Deep multi-task learning with low level tasks supervised at lower layers, ACL 2016"
     summary = "one encoder, each task supervised at its own depth (low-level tasks read lower stages)"
+    per_task_hyperparameters = ("depths",)
 
     def __init__(self, tasks: Sequence[str], encoder: Backbone, depths: Sequence[int] | None = None) -> None:
         super().__init__(tasks, encoder)

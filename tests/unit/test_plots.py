@@ -134,7 +134,7 @@ def test_plot_front_has_nothing_to_draw(tmp_path):
 @pytest.mark.parametrize("k", [2, 3])
 def test_plot_task_bars(tmp_path, k):
     rows = strategies(k)
-    path = plot_task_bars(rows, columns(k), [f"task {i}" for i in range(k)], tmp_path / "bars.png", "per task", baselines={columns(k)[0]: 0.8})
+    path = plot_task_bars(rows, columns(k), [f"task {i}" for i in range(k)], tmp_path / "bars.png", "per task", references={"single-task": {columns(k)[0]: 0.8}, "trivial": {columns(k)[0]: 0.5}})
     assert_png(path, list(strategy_colours(r.label for r in rows).values()))
 
 

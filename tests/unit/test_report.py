@@ -175,3 +175,82 @@ def test_markdown_and_csv_say_how_each_number_was_made(spec, trials):
     assert table.loc["equal", "delta_m_per_task"] == pytest.approx(9.375)
     assert table.loc["equal", f"test/{SUBJ}/accuracy ci_low"] == pytest.approx(0.605876, abs=1e-5)
     assert bool(table.loc["equal", "best"])  # best mean validation score: (0.85 − 2.05)/2 = −0.6 beats the others
+
+
+# --------------------------------------------------------------------------- did it learn? capacity
+
+
+def trivial_metrics(test_accuracy=0.86, test_mae=3.0):
+    """The trivial predictor as the study logs it: validation (0.6, 0.375, 3.0), test as given."""
+    return {
+        f"trivial/val/{SUBJ}/accuracy": 0.6, f"trivial/val/{SUBJ}/macro_f1": 0.375, f"trivial/val/{RATING}/mae": 3.0, "trivial/val/score": -1.2,
+        f"trivial/test/{SUBJ}/accuracy": test_accuracy, f"trivial/test/{SUBJ}/macro_f1": 0.375, f"trivial/test/{RATING}/mae": test_mae,
+    }
+
+
+def test_the_trivial_row_and_a_task_no_strategy_learns(spec, trials):
+    comparison = compare(spec, trials, trivial_metrics())
+    rows = {r.label: r for r in comparison.rows}
+    trivial = rows["trivial"]
+    assert trivial.kind == "trivial" and trivial.values[f"test/{SUBJ}/accuracy"] == [0.86] and trivial.values[f"best/val/{RATING}/mae"] == [3.0]
+    assert math.isnan(trivial.rank) and not trivial.best and math.isnan(trivial.p_value)
+    # test accuracy: equal [0.84, 0.88] (mean 0.86), pcgrad 0.86, tuned 0.81 — none beats 0.86 by 1% (0.0086), so subjectivity learnt nothing
+    # test mae (lower better): equal 1.7 (std 0.141: 2 std 0.28 < 1.3), pcgrad 2.1, tuned 1.95 — all clearly below 3.0
+    assert {k: r.learned for k, r in rows.items() if r.learned} == {
+        "equal": {SUBJ: False, RATING: True}, "pcgrad": {SUBJ: False, RATING: True}, "tuned": {SUBJ: False, RATING: True}, "single-task": {SUBJ: False, RATING: True},
+    }
+    assert comparison.unlearned == [SUBJ]
+    assert comparison.warnings[0] == (f"task {SUBJ}: no strategy is clearly above predicting the majority class (test accuracy 0.860); "
+                                      "its differences are noise, and it is left out of the mean rank.")
+    # the mean rank is over rating's mae alone: equal 1.7 → 1, tuned 1.95 → 2, single 2.0 → 3, pcgrad 2.1 → 4
+    assert {k: r.rank for k, r in rows.items() if k != "trivial"} == {"equal": 1.0, "pcgrad": 4.0, "tuned": 2.0, "single-task": 3.0}
+    headers, body = headline(comparison, spec)
+    cells = {c[0].removeprefix("★ "): c for c in body}
+    assert cells["equal"][2] == "0.860 ± 0.028 †" and cells["equal"][3] == "1.700 ± 0.141"
+    assert cells["trivial"][1:4] == ["—", "0.860", "3.000"]
+    markdown = to_markdown(comparison, spec)
+    assert "† not clearly above the trivial predictor" in markdown and f"**Warning: task {SUBJ}: no strategy" in markdown
+    assert f"but {SUBJ} (no strategy above trivial)" in markdown
+    assert to_frame(comparison).set_index("strategy").loc["equal", "not_above_trivial"] == SUBJ
+
+
+def test_a_study_where_no_candidate_learns_anything_says_so(spec, trials):
+    comparison = compare(spec, trials, trivial_metrics(test_accuracy=0.9, test_mae=1.0))
+    assert comparison.unlearned == [SUBJ, RATING]
+    assert any(w.startswith("no candidate learned anything beyond the trivial predictor on any task") and "learning rate" in w for w in comparison.warnings)
+    assert comparison.best is not None  # the best validation score is still marked; the warning says what it is worth
+
+
+def test_two_seeds_are_too_few_to_separate_strategies(spec, trials):
+    warnings = compare(spec, trials).warnings
+    assert any(w.startswith("2 seeds for some strategies: too few to separate strategies") for w in warnings)
+
+
+def test_hypervolume_is_measured_from_the_trivial_point(spec, trials):
+    rows = {r.label: r for r in compare(spec, trials, trivial_metrics()).rows}
+    # validation, oriented (accuracy, −mae): the front s1 (0.80, 2.2), s2 (0.85, 2.5); the trivial point (0.6, 3.0)
+    front = stats.oriented([[0.80, 2.2], [0.85, 2.5]], ["max", "min"])
+    origin = stats.oriented([[0.6, 3.0]], ["max", "min"])[0]
+    expected = stats.hypervolume_gain(stats.oriented([[0.86, 2.0], [0.84, 2.1]], ["max", "min"]), front, origin)
+    assert rows["equal"].hv_gain == pytest.approx(expected)
+    # by hand: HV(front) = 0.20·0.8 + 0.05·0.5 = 0.185; equal's (0.86, −2.0) dominates both: 0.26·1.0 = 0.26 → 0.26/0.185 − 1
+    assert expected == pytest.approx(0.26 / 0.185 - 1)
+    assert rows["tuned"].hv_gain == 0.0
+
+
+def test_params_vs_single_task_flags_a_capacity_difference(spec, trials):
+    # baselines: subjectivity 100 parameters, rating 200. equal: shared 80 + own 20 → 100 (1.0×) and 80 + 40 → 120 (0.6×): 0.8×
+    # pcgrad: shared 150 + own 50 → 200 (2.0×) and 200 (1.0×): 1.5×, more than 25% off
+    capacities = {"equal": (80.0, 20.0, 40.0), "pcgrad": (150.0, 50.0, 50.0), "tuned": (100.0, 0.0, 100.0)}
+    trials = trials.copy()
+    for candidate, (shared, subj, rating) in capacities.items():
+        mine = trials["candidate"] == candidate
+        trials.loc[mine, "cost/params/shared"], trials.loc[mine, f"cost/params/{SUBJ}"], trials.loc[mine, f"cost/params/{RATING}"] = shared, subj, rating
+    rows = {r.label: r for r in compare(spec, trials).rows}
+    assert rows["equal"].params_ratio == pytest.approx(0.8) and "capacity" not in rows["equal"].note
+    assert rows["pcgrad"].params_ratio == pytest.approx(1.5)
+    assert "each task's prediction depends on 1.50x the parameters of its single-task baseline" in rows["pcgrad"].note
+    assert rows["single-task"].params_ratio == pytest.approx(1.0) and rows["tuned"].params_ratio == pytest.approx(1.0)
+    headers, body = headline(compare(spec, trials), spec)
+    column = headers.index("params vs single-task")
+    assert {c[0].removeprefix("★ "): c[column] for c in body}["pcgrad"] == "1.50×"

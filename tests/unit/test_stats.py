@@ -10,6 +10,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from polytask.stats import (
+    clearly_better,
     Estimate,
     bootstrap_p_value,
     delta_m_per_metric,
@@ -341,3 +342,25 @@ def test_hypervolume_ratio_by_hand():
     # (2.5, 2.5) alone: 6.25 / 6
     assert hypervolume_ratio(np.array([[2.5, 2.5]]), STAIRCASE, ORIGIN) == approx(6.25 / 6)
     assert math.isnan(hypervolume_ratio(STAIRCASE, np.array([[-1.0, 2.0]]), ORIGIN))
+
+
+def test_clearly_better_asks_for_one_percent_and_two_std():
+    # accuracy at the majority class 0.887: the margin is max(0.01 · 0.887, 0.005, 2 s)
+    assert not clearly_better([0.887, 0.887, 0.887], 0.887, "max")  # equal to trivial
+    assert not clearly_better([0.895], 0.887, "max")  # +0.008 < 0.00887
+    assert clearly_better([0.897], 0.887, "max")  # +0.010 > 0.00887 (one value: no spread)
+    # [0.88, 0.92]: mean 0.90 (+0.013), s = 0.02828 → 2 s = 0.0566 swamps the gain
+    assert not clearly_better([0.88, 0.92], 0.887, "max")
+    # ROC AUC at 0.5: more than 0.505 is needed (the floor and 1% coincide)
+    assert clearly_better([0.51, 0.511], 0.5, "max") and not clearly_better([0.504], 0.5, "max")
+    # lower is better: an MAE 1% below the trivial median's
+    assert clearly_better([9.8], 10.0, "min") and not clearly_better([9.95], 10.0, "min") and not clearly_better([10.5], 10.0, "min")
+    # R² near 0: the 0.005 floor holds
+    assert not clearly_better([0.004], 0.0, "max") and clearly_better([0.006], 0.0, "max")
+
+
+def test_clearly_better_undefined_inputs():
+    assert not clearly_better([], 0.5, "max") and not clearly_better([math.nan], 0.5, "max")
+    assert not clearly_better([0.9], math.nan, "max")
+    with pytest.raises(ValueError):
+        clearly_better([0.9], 0.5, "up")

@@ -57,6 +57,7 @@ class TaskType(ABC):
     name: ClassVar[str]
     metrics: ClassVar[dict[str, Metric]]
     default_metric: ClassVar[str]
+    trivial_answer: ClassVar[str]  # what trivial_predictions answers, in words ("predicting the majority class")
     token_level: ClassVar[bool] = False  # labels [N, L] and outputs [B, L, C]: one label per token
 
     def output_size(self, task: TaskInfo) -> int:
@@ -104,6 +105,16 @@ class TaskType(ABC):
     def metric_values(self, predictions: Tensor, labels: Tensor, task: TaskInfo) -> dict[str, float]:
         """All metrics on rows that are all labelled; a type whose metrics share work overrides it."""
         return {name: m.compute(predictions, labels, task) for name, m in self.metrics.items()}
+
+    @abstractmethod
+    def trivial_predictions(self, train_labels: Tensor, labels: Tensor, task: TaskInfo) -> Tensor:
+        """What a predictor that never reads the input answers for the rows of ``labels``,
+        learnt from ``train_labels`` alone (the train split's class priors, mean, ...), in the
+        form :meth:`predict` gives: the floor a trained model must clear to have learnt anything."""
+
+    def trivial_metrics(self, train_labels: Tensor, labels: Tensor, task: TaskInfo) -> dict[str, float]:
+        """Every metric of :meth:`trivial_predictions` on ``labels`` (``{}`` without labelled rows)."""
+        return self.evaluate(self.trivial_predictions(train_labels, labels, task), labels, task)
 
 
 def zero_loss(outputs: Tensor) -> Tensor:

@@ -66,6 +66,7 @@ class Classification(TaskType):
         "roc_auc": Metric("roc_auc", "max", lambda p, y, t: macro_roc_auc(p, y)),
     }
     default_metric = "accuracy"
+    trivial_answer = "predicting the majority class"
 
     def loss(self, outputs: Tensor, labels: Tensor, task: TaskInfo) -> Tensor:
         """Mean cross-entropy over labelled rows; an exact 0 (still in the graph) if none."""
@@ -88,3 +89,15 @@ class Classification(TaskType):
     def predict(self, outputs: Tensor, task: TaskInfo) -> Tensor:
         """Class probabilities ``[B, C]``."""
         return outputs.float().softmax(dim=-1)
+
+    def trivial_predictions(self, train_labels: Tensor, labels: Tensor, task: TaskInfo) -> Tensor:
+        """The train split's class priors for every row: the argmax is the majority class (ties:
+        the first class), and one score for all rows puts ROC AUC at 0.5."""
+        return class_priors(train_labels, len(task.classes)).expand(labels.shape[0], -1)
+
+
+def class_priors(labels: Tensor, num_classes: int) -> Tensor:
+    """float32 ``[C]``: each class's share of the present labels (uniform when there are none)."""
+    present = labels[labels != IGNORE].long()
+    counts = torch.bincount(present, minlength=num_classes).float()
+    return counts / counts.sum() if counts.sum() > 0 else torch.full((num_classes,), 1.0 / num_classes)

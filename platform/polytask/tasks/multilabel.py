@@ -63,6 +63,7 @@ class Multilabel(TaskType):
         "map": Metric("map", "max", lambda p, y, t: mean_average_precision(p, y)),
     }
     default_metric = "micro_f1"
+    trivial_answer = "predicting each label's train prevalence"
 
     def loss(self, outputs: Tensor, labels: Tensor, task: TaskInfo) -> Tensor:
         """Mean binary cross-entropy over the present entries; an exact 0 (in the graph) if none."""
@@ -74,3 +75,11 @@ class Multilabel(TaskType):
     def predict(self, outputs: Tensor, task: TaskInfo) -> Tensor:
         """Per-class probabilities ``[B, C]``."""
         return outputs.float().sigmoid()
+
+    def trivial_predictions(self, train_labels: Tensor, labels: Tensor, task: TaskInfo) -> Tensor:
+        """Each class's train-split prevalence for every row: a class is predicted positive
+        for all rows when more than half the train rows carry it, for none otherwise."""
+        present = self.present(train_labels)
+        positives = ((train_labels == 1) & present).sum(dim=0).float()
+        prevalence = positives / present.sum(dim=0).clamp(min=1).float()
+        return prevalence.expand(labels.shape[0], -1)

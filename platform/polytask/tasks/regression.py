@@ -70,6 +70,7 @@ class Regression(TaskType):
         "r2": Metric("r2", "max", lambda p, y, t: r2(p, y)),
     }
     default_metric = "mae"
+    trivial_answer = "predicting the train mean (median for MAE)"
 
     def output_size(self, task: TaskInfo) -> int:
         return 1
@@ -96,3 +97,17 @@ class Regression(TaskType):
         """The prediction in the target's original units ``[B]``."""
         _check_scale(task)
         return outputs[:, 0].float() * task.target_std + task.target_mean
+
+    def trivial_predictions(self, train_labels: Tensor, labels: Tensor, task: TaskInfo) -> Tensor:
+        """The train split's mean target for every row (the constant of least squared error)."""
+        present = train_labels[self.present(train_labels)].double()
+        return torch.full(labels.shape[:1], float(present.mean()) if len(present) else 0.0)
+
+    def trivial_metrics(self, train_labels: Tensor, labels: Tensor, task: TaskInfo) -> dict[str, float]:
+        """Each metric of its best constant: MAE of the train median, the others of the mean."""
+        values = super().trivial_metrics(train_labels, labels, task)
+        present = train_labels[self.present(train_labels)].double()
+        if "mae" in values and len(present):
+            median = torch.full(labels.shape[:1], float(present.quantile(0.5)))  # the midpoint of the two middle values
+            values["mae"] = self.evaluate(median, labels, task)["mae"]
+        return values

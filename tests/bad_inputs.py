@@ -221,6 +221,60 @@ def _unknown_format(ws: Workspace) -> Built:
     return Built(spec)
 
 
+def _semicolons(ws: Workspace) -> Built:
+    spec = ws.study()
+    path = ws.tmp / "train.csv"
+    ws.frame("train").to_csv(path, sep=";", index=False)
+    spec["data"]["source"]["train"] = str(path)
+    return Built(spec)
+
+
+def _numbers_as_classes(ws: Workspace) -> Built:
+    """A 0-999 score as the label of a classification task; validation and test hold values
+    the train split lacks (the message once listed all of them, twice)."""
+    train = pd.concat([ws.frame("train")] * 3, ignore_index=True).assign(decile=lambda f: f.index % 1000)
+    frames = {"train": train, **{s: ws.frame(s).assign(decile=lambda f: f.index + 1000) for s in ("validation", "test")}}
+    spec = ws.with_data(**frames)
+    spec["tasks"][1] = {"name": "decile", "label_column": "decile"}
+    return Built(spec)
+
+
+def _tabular(ws: Workspace, **frames: pd.DataFrame) -> dict:
+    """The study on a tabular encoder: the review's length (numeric) and first word (categorical)."""
+    features = {s: frames.get(s, ws.frame(s)) for s in ("train", "validation", "test")}
+    for frame in features.values():
+        frame["length"] = frame["review"].str.len().astype(float)
+        frame["first_word"] = frame["review"].str.split().str[0]
+    spec = ws.with_data(**features)
+    spec["data"].update(categorical_columns=["first_word"], numeric_columns=["length"])
+    spec["encoder"] = {"kind": "tabular", "hidden": [8]}
+    return spec
+
+
+def _nan_feature(ws: Workspace) -> Built:
+    train = ws.frame("train")
+    train.loc[5, "review"] = None  # its length: missing
+    spec = _tabular(ws, train=train)
+    return Built(spec)
+
+
+def _repeated_header(ws: Workspace) -> Built:
+    """A label column repeated in the file's header: pandas reads the copy as 'sentiment.1'."""
+    spec = _tabular(ws)
+    for split in ("train", "validation", "test"):
+        path = Path(spec["data"]["source"][split])
+        frame = pd.read_csv(path).assign(sentiment_copy=lambda f: f["sentiment"])
+        path.write_text(frame.to_csv(index=False).replace("sentiment_copy", "sentiment", 1))
+    spec["data"]["categorical_columns"].append("sentiment.1")
+    return Built(spec)
+
+
+def _trailing_dots(ws: Workspace) -> Built:
+    test = ws.frame("test")
+    test["sentiment"] = test["sentiment"] + "."
+    return Built(ws.with_data(test=test))
+
+
 def _tracking_http(ws: Workspace) -> Built:
     return Built(ws.study(), args=["--tracking-uri", f"http://127.0.0.1:{closed_port()}"])
 
@@ -243,7 +297,9 @@ CASES: list[Case] = [
     Case("unknown-top-key", "an unknown top-level key (seed for seeds)", lambda ws: Built({**ws.study(), "seed": [1]}), ["seed:", "unknown field 'seed'", "Did you mean 'seeds'?"]),
     Case("unknown-nested-key", "an unknown key inside training", edited(**{"training.learning_rat": 0.1}), ["training.learning_rat", "'learning_rat'", "Did you mean 'learning_rate'?"]),
     Case("missing-field", "a required field left out (a task's label_column)", edited(**{"tasks[0].label_column": DELETE}), ["tasks[0].label_column", "required field is missing", "add it"]),
-    Case("epochs-a-string", "a string where a number goes (epochs: three)", edited(**{"training.epochs": "three"}), ["training.epochs", "'three'", "valid integer"]),
+    Case("epochs-a-string", "a string where a number goes (epochs: three)", edited(**{"training.epochs": "three"}), ["training.epochs", "'three' is a string", "takes an integer"]),
+    Case("sharing-a-string", "a string where a mapping goes (sharing: mmoe)", overrides(sharing="mmoe"), ["sharing:", "'mmoe' is a string", "write `sharing: {name: mmoe}`"]),
+    Case("seeds-a-number", "a number where a list goes (seeds: 3)", overrides(seeds=3), ["seeds:", "3 is an integer", "write `seeds: [3]`"]),
     Case("negative-learning-rate", "a negative learning rate", edited(**{"training.learning_rate": -0.001}), ["training.learning_rate", "-0.001", "greater than 0"]),
     Case("zero-batch-size", "batch size 0", edited(**{"training.batch_size": 0}), ["training.batch_size", "got 0", "greater than or equal to 1"]),
     Case("max-length-too-small", "an encoder max_length below the minimum", edited(**{"encoder.max_length": 4}), ["encoder.max_length", "got 4", "greater than or equal to 8"]),
@@ -254,6 +310,8 @@ CASES: list[Case] = [
     # ------------------------------------------------------------------ strategies and their hyperparameters
     Case("unknown-weighting", "an unknown weighting strategy (a typo)", overrides(candidates=[{"weighting": "pcgard"}]), ["candidates[0].weighting", "'pcgard'", "Did you mean 'pcgrad'?"]),
     Case("unknown-sharing", "an unknown sharing architecture (a typo)", overrides(sharing={"name": "mmeo"}), ["sharing.name", "'mmeo'", "Did you mean 'mmoe'?"]),
+    Case("weighting-is-a-sharing", "a sharing architecture given as the weighting (weighting: mmoe)", overrides(candidates=[{"weighting": "mmoe"}]), ["candidates[0].weighting", "mmoe is a sharing strategy", "write `sharing: {name: mmoe}`"]),
+    Case("sharing-is-a-weighting", "a weighting given as the sharing (sharing: {name: pcgrad})", overrides(sharing={"name": "pcgrad"}), ["sharing.name", "pcgrad is a weighting strategy", "write `weighting: pcgrad`"]),
     Case("unknown-hyperparameter", "a hyperparameter the strategy does not have", overrides(candidates=[{"weighting": "pcgrad", "params": {"grad_spce": "representation"}}]), ["candidates[0].params.grad_spce", "'grad_spce'", "Did you mean 'grad_space'?"]),
     Case("hyperparameter-type", "a hyperparameter of the wrong type", overrides(candidates=[{"weighting": "uncertainty", "params": {"lr": "fast"}}]), ["candidates[0].params.lr", "'fast'", "not a valid float"]),
     Case("hyperparameter-value", "a hyperparameter value the method rejects (CAGrad c < 0)", overrides(candidates=[{"weighting": "cagrad", "params": {"c": -1}}]), ["candidates[0].params", "-1", "c"]),
@@ -302,6 +360,12 @@ CASES: list[Case] = [
     Case("empty-train-split", "a train file with a header and no rows", _empty_train, ["train split", "has no rows", "check the source"]),
     Case("missing-label-column", "a label column the data lacks", edited(**{"tasks[1].label_column": "sentimnet"}), ["tasks[1].label_column", "'sentimnet'", "set it to the column"]),
     Case("missing-text-column", "a text column the data lacks", edited(**{"data.text_column": "reviw"}), ["data.text_column", "'reviw'", "set it to the column"]),
+    Case("column-name-case", "a column name spelled in another case (Review for review)", edited(**{"data.text_column": "Review"}), ["data.text_column", "'Review'", "did you mean 'review'?"]),
+    Case("semicolon-file", "a file separated by ';' read with the default ','", _semicolons, ["data.source.delimiter", "train.csv", "separated by ';'", "set data.source.delimiter: ';'"]),
+    Case("numbers-as-classes", "a 0-999 number column as a classification label", _numbers_as_classes, ["tasks[1].type", "1,000 distinct numbers (0 … 999)", "tasks[1].type: regression", "tasks[1].classes"]),
+    Case("nan-numeric-feature", "a missing value in a numeric feature column", _nan_feature, ["column 'length', row 5", "1 row has no value", "data.missing: impute", "data.missing: drop"]),
+    Case("repeated-header", "a label column repeated in the header, read as a feature", _repeated_header, ["data.categorical_columns[1]", "'sentiment.1'", "second copy of 'sentiment'", "remove it from data.categorical_columns"]),
+    Case("trailing-dot-labels", "test labels spelled with a trailing '.' ('fresh.')", _trailing_dots, ["files test.csv", "with a trailing '.'", "tasks[1].label_map: {"]),
     Case("unknown-column-rename", "a column mapping from a column the data lacks", edited(**{"data.source.columns": {"revew": "text"}}), ["data.source.columns", "'revew'", "fix the mapping"]),
     Case("label-outside-train", "a validation label the train split never has", _label_outside, ["column 'sentiment', row 3", "'meh'", "tasks[1].classes"]),
     Case("label-outside-classes", "a label outside the declared classes", _declared_classes, ["column 'sentiment', row 7", "'stale'", "declared in tasks[1].classes"]),

@@ -31,13 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polytask.server import free_port, stop_process_group
+from polytask.server import answers, free_port, stop_process_group
 from tests.debian import ensure_packages
 
 PACKAGES = ["chromium", "chromium-driver"]  # Debian's Chromium and its matching chromedriver
@@ -45,8 +43,12 @@ PROGRAMS = ["chromium", "chromedriver"]
 WINDOW = (1600, 1000)
 WAIT = 90.0  # seconds for any one thing to appear: the UI is a React app that loads runs and metrics over HTTP
 RUN_LINKS = '//*[@role="gridcell"]//a[contains(@href, "/runs/")]'  # a run's name in the runs grid (list and chart view)
+SCROLL_TO_SECTION = """
+for (const element of document.querySelectorAll('h1, h2, h3, h4, h5, span, div')) {
+  if (element.children.length === 0 && element.textContent.trim() === arguments[0]) { element.scrollIntoView({block: 'start'}); }
+}
+"""  # scrolls each leaf element whose text is the given section name into view
 CARD = '//*[@data-testid="experiment-view-compare-runs-card"][.//h4[@title={title}]]'  # a chart card by its title
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # a local server: never through $http_proxy
 
 
 class UiError(AssertionError):
@@ -91,10 +93,8 @@ def study_ui(output: Path, port: int = 0, start_timeout: float = 120.0) -> Itera
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"`{' '.join(command[2:])}` exited with code {process.returncode}:\n{_tail(log.name)}")
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with _DIRECT.open(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
+            if answers(f"{url}/health"):
+                break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the MLflow UI did not answer {url}/health within {start_timeout:g} s:\n{_tail(log.name)}")
             time.sleep(0.5)
@@ -170,9 +170,14 @@ class MlflowUi:
         search.send_keys(metric)
         card_xpath = CARD.format(title=_xpath_literal(metric))
 
+        section = metric.rsplit("/", 1)[0]  # MLflow groups charts in sections by the metric's prefix
+
         def drawn(driver) -> Chart | None:
             cards = driver.find_elements(By.XPATH, card_xpath)
             if not cards:
+                # Other metrics matching the search (best/..., trivial/...) can push the metric's section
+                # below the fold, and MLflow draws only the charts in view: bring its section into view.
+                driver.execute_script(SCROLL_TO_SECTION, section)
                 return None
             chart = self._read_chart(cards[0], metric)
             return chart if expected <= set(chart.traces) and chart.lines >= len(expected) else None

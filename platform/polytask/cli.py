@@ -20,7 +20,7 @@ from rich.console import Console
 
 from polytask import __version__
 from polytask.errors import Problem, StudyError
-from polytask.server import mask_credentials, serve, server_env
+from polytask.server import client_host, mask_credentials, serve, server_env
 
 app = typer.Typer(
     name="polytask",
@@ -102,25 +102,49 @@ def validate(
     spec: SpecArg,
     data: Annotated[bool, typer.Option("--data/--no-data", help="Also load the data and check columns and labels.")] = True,
 ) -> None:
-    """Check a study spec (and its data) without starting anything; print the resolved spec."""
-    from polytask.data import check_frames, load_datasets
-    from polytask.spec import load_spec
+    """Check a study spec (and its data) without starting anything; print the resolved spec and,
+    per task, what its data holds."""
+    from polytask.data import check_frames, load_datasets, summarise
+    from polytask.spec import load_spec, resolve_training
+    from polytask.study import prepare
 
     try:
-        study = load_spec(spec)
+        study, train_rows = load_spec(spec), None
         if data:
             datasets = load_datasets(study)
             problems = check_frames(study, datasets)
             if problems:
                 raise StudyError(problems, str(spec))
+            train_rows = len(prepare(study, datasets).splits["train"])  # what the defaults depend on, encoded as a run encodes it
     except StudyError as exc:
         if exc.source is None:
             exc = StudyError(exc.problems, str(spec))
         _fail(exc)
+    study, defaults = resolve_training(study, train_rows)
     console.print(study.to_yaml(), highlight=False, markup=False, end="")
+    for line in defaults:
+        errors.print(f"default: {line}", highlight=False, markup=False, soft_wrap=True)
     if data:
-        for dataset in datasets:
-            errors.print(f"[green]valid[/green]: {dataset.label}: " + ", ".join(f"{k} {len(v)} rows" for k, v in dataset.frames.items()))
+        summary = summarise(study, datasets)
+        for dataset in summary["datasets"]:
+            errors.print(f"[green]valid[/green]: {dataset['source']}: " + ", ".join(f"{k} {v:,} rows" for k, v in dataset["rows"].items()), highlight=False, soft_wrap=True)
+            if dataset["dropped"]:
+                counts = ", ".join(f"{k} {v:,}" for k, v in dataset["dropped"].items())
+                errors.print(f"  dropped by data.missing: drop (rows without a value in a numeric column): {counts}", highlight=False, markup=False, soft_wrap=True)
+        for task in summary["tasks"]:
+            errors.print(f"  {_task_line(task)}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _task_line(task: dict) -> str:
+    """One task of the validate summary: type, classes or range, missing labels per split."""
+    if task["type"] == "regression":
+        low, median, high = task["range"] or [float("nan")] * 3
+        holds = f"targets min {low:.4g}, median {median:.4g}, max {high:.4g}"
+    else:
+        top = ", ".join(f"{c!r} {n:,}" for c, n in task["top"])
+        holds = f"{task['classes']:,} classes, most frequent in train: {top}"
+    missing = ", ".join(f"{split} {share:.0%}" for split, share in task["missing"].items())
+    return f"tasks[{task['index']}] {task['name']} ({task['type']}, column '{task['column']}'): {holds}; labels missing: {missing}"
 
 
 @app.command()
@@ -201,10 +225,15 @@ def ui(
         _fail(StudyError([_no_study(output)]))
     tracking = Tracking.load(output)
     # MLflow 3 opens an experiment in its GenAI view unless asked for the machine-learning one
-    runs = f"http://{host}:{port}/#/experiments/{tracking.experiment_id}/runs?workflowType=machine_learning"
-    console.print(f"MLflow UI on http://{host}:{port} (store {mask_credentials(tracking.uri)}); this study's runs: {runs}; Ctrl-C stops it", soft_wrap=True)
+    base = f"http://{client_host(host)}:{port}"
+    runs = f"{base}/#/experiments/{tracking.experiment_id}/runs?workflowType=machine_learning"
+    console.print(f"Starting the MLflow UI on http://{host}:{port} (store {mask_credentials(tracking.uri)}); Ctrl-C stops it", highlight=False, soft_wrap=True)
+
+    def ready() -> None:  # printed once it answers: the server takes 10-30 s to start on 2 cores
+        console.print(f"MLflow UI ready: this study's runs: {runs}", highlight=False, soft_wrap=True)
+
     command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking.uri, "--host", host, "--port", str(port), "--workers", "1"]
-    raise typer.Exit(serve(command, server_env()))
+    raise typer.Exit(serve(command, server_env(), health_url=f"{base}/health", on_ready=ready))
 
 
 @app.command()

@@ -38,10 +38,35 @@ class StudyError(Exception):
         return "\n".join([head, *(f"  - {p}" for p in self.problems)])
 
 
+def closest(value: Any, options: Any) -> str | None:
+    """The option ``value`` most likely meant: one equal to it but for case first, else the
+    closest spelling (difflib, case-insensitively); None when nothing is close."""
+    options = [str(o) for o in options]
+    text = str(value)
+    same_but_case = [o for o in options if o.casefold() == text.casefold() and o != text]
+    if same_but_case:
+        return same_but_case[0]
+    folded = {o.casefold(): o for o in reversed(options)}
+    close = difflib.get_close_matches(text.casefold(), list(folded), n=1)
+    return folded[close[0]] if close else None
+
+
 def did_you_mean(value: Any, options: Any) -> str:
-    """`` Did you mean 'x'?`` for the closest option, or nothing."""
-    close = difflib.get_close_matches(str(value), list(options), n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    """`` Did you mean 'x'?`` for the closest option (case-insensitive matches first), or nothing."""
+    close = closest(value, options)
+    return f" Did you mean '{close}'?" if close else ""
+
+
+LISTED = 10  # the most values a message lists
+
+
+def listing(values: Any, limit: int = LISTED, quote: bool = True) -> str:
+    """Values for a message, at most ``limit`` of them: ``'a', 'b', … and 1,990 more``
+    (``quote=False``: ``a, b, … and 1,990 more``, for column names)."""
+    values = list(values)
+    shown = [repr(v) if quote else str(v) for v in values[:limit]]
+    rest = len(values) - len(shown)
+    return ", ".join(shown) + (f", … and {rest:,} more" if rest > 0 else "")
 
 
 def unknown_name(kind: str, value: Any, known: Any) -> str:

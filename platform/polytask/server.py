@@ -45,6 +45,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -180,19 +181,25 @@ def _group_states(pgid: int) -> list[str]:
     return states
 
 
-def serve(command: list[str], env: dict[str, str], stop_timeout: float = 10.0) -> int:
+def serve(command: list[str], env: dict[str, str], stop_timeout: float = 10.0, health_url: str | None = None, on_ready: Callable[[], None] | None = None) -> int:
     """Run a server in its own process group in the foreground until it exits, or until this
     process is told to stop (Ctrl-C, SIGTERM): then the whole group is stopped, so no server is left
-    behind (``mlflow`` starts a uvicorn child). Returns the server's exit code, 0 when stopped."""
+    behind (``mlflow`` starts a uvicorn child). ``on_ready`` is called once, when ``health_url``
+    first answers 200 (an MLflow server takes 10–30 s to start on 2 cores: a URL printed before
+    would not answer). Returns the server's exit code, 0 when stopped."""
     process = subprocess.Popen(command, env=env, start_new_session=True)
     stopping: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    ready = health_url is None
     try:
         while not stopping:
             try:
                 return process.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
-                continue
+                if not ready and answers(health_url):
+                    ready = True
+                    if on_ready is not None:
+                        on_ready()
         return 0
     except KeyboardInterrupt:
         return 0
@@ -202,6 +209,14 @@ def serve(command: list[str], env: dict[str, str], stop_timeout: float = 10.0) -
 
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # a local server: never through $http_proxy
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """Whether ``GET url`` (a server's ``/health``) answers 200 within ``timeout`` seconds."""
+    with contextlib.suppress(OSError, urllib.error.URLError):
+        with _DIRECT.open(url, timeout=timeout) as response:
+            return response.status == 200
+    return False
 
 
 class ServerError(RuntimeError):
@@ -283,10 +298,8 @@ class TrackingServer:
         while True:
             if self.process.poll() is not None:
                 raise ServerError(f"mlflow server exited with code {self.process.returncode} before answering on {self.uri}\n{self.log_tail()}")
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with _DIRECT.open(f"{self.uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
+            if answers(f"{self.uri}/health"):
+                return
             if time.monotonic() > deadline:
                 raise ServerError(f"mlflow server did not answer {self.uri}/health within {self.start_timeout:g} s\n{self.log_tail()}")
             time.sleep(0.25)

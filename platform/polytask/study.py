@@ -28,7 +28,7 @@ from polytask.errors import Problem, StudyError
 from polytask.preflight import check_address, check_output_folder, check_tracking
 from polytask.search import plan_trials
 from polytask.server import mask_credentials
-from polytask.spec import TEXT_ENCODERS, StudySpec, load_spec
+from polytask.spec import TEXT_ENCODERS, StudySpec, load_spec, resolve_training
 from polytask.tracking import STOPPED, Tracking, log_study_metrics, reopen, settle_runs, start_study
 from polytask.trivial import trivial_metrics
 
@@ -115,6 +115,7 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
     with _ray(address, verbose):
         _check_resources(spec)
         data = _prepare(spec, console, datasets)
+        spec = _with_defaults(spec, data, console)
         make_output(output, overwrite)
         tracking = start_study(spec, output)
         tracking = dataclasses.replace(tracking, tune_path=_join(spec.execution.storage or str(output / "tune"), f"{spec.name}-{tracking.parent_run_id[:8]}"))
@@ -185,6 +186,15 @@ def _prepare(spec: StudySpec, console: Console, datasets: list[Dataset] | None =
     return data
 
 
+def _with_defaults(spec: StudySpec, data: PreparedData, console: Console) -> StudySpec:
+    """The spec with the training settings it left out filled in for its encoder and data
+    (polytask.spec.defaults), each one said."""
+    spec, notes = resolve_training(spec, len(data.splits["train"]))
+    for note in notes:
+        console.print(f"Defaults: {note}", highlight=False, markup=False, soft_wrap=True)
+    return spec
+
+
 def _teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Console, resume: bool) -> None:
     if spec.distills:
         console.print(f"Distillation: {'resuming' if resume else 'training'} {len(spec.tasks)} single-task teacher(s) first")
@@ -224,7 +234,8 @@ def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, c
 
         for name, version in register_best_models(spec, comparison, tracking).items():
             console.print(f"Model registry: {name} version {version}")
-    console.print(f"Report: {output / 'comparison.md'} and {output / 'comparison.html'}   MLflow UI: polytask ui {output}")
+    console.print(f"Report: {output / 'comparison.md'} and {output / 'comparison.html'}", highlight=False, soft_wrap=True)
+    console.print(f"MLflow UI: polytask ui {output}", highlight=False, soft_wrap=True)  # one line, to copy whole
     return StudyResult(output, tracking, comparison)
 
 

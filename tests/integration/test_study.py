@@ -176,28 +176,25 @@ def test_failing_trials_are_recorded_with_their_reason_and_the_study_ends(tmp_pa
 
 
 def test_ui_command_serves_the_study(study):
-    """`polytask ui` starts a real MLflow UI on 127.0.0.1 that lists the study's runs."""
+    """`polytask ui` starts a real MLflow UI on 127.0.0.1 that lists the study's runs, and says
+    it is ready only once the server answers."""
     import json
     import socket
-    import time
     import urllib.request
 
-    from polytask.server import free_port
+    from polytask.server import answers, free_port
 
     _, result = study
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "polytask", "ui", str(result.output), "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                assert process.poll() is None, process.stdout.read()
-                assert time.monotonic() < deadline, "the MLflow UI did not come up"
-                time.sleep(1)
+        lines = [process.stdout.readline()]
+        assert lines[0].startswith(f"Starting the MLflow UI on http://127.0.0.1:{port}"), lines
+        while not lines[-1].startswith("MLflow UI ready"):  # the module's timeout ends a server that never comes up
+            lines.append(process.stdout.readline())
+            assert lines[-1] or process.poll() is None, "".join(lines)
+        assert answers(f"http://127.0.0.1:{port}/health")  # "ready" means it answers now
+        assert f"http://127.0.0.1:{port}/#/experiments/{result.tracking.experiment_id}/runs" in lines[-1]
         body = json.dumps({"experiment_ids": [result.tracking.experiment_id], "max_results": 100}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/2.0/mlflow/runs/search", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -68,7 +68,7 @@ def test_an_image_of_another_size_names_its_row(tmp_path):
     frame.at[9, "image"] = np.zeros((6, 8), dtype=np.uint8).tolist()
     frame.to_parquet(tmp_path / "validation.parquet")
     problems = [str(p) for p in check_frames(spec, load_datasets(spec))]
-    assert problems == ["data (data.source: files train.parquet), validation split, column 'image', row 9: has shape (1, 6, 8) (channels, height, width), but the first image has (1, 8, 8); every image of a study must have one size"]
+    assert problems == ["data (data.source: files validation.parquet), validation split, column 'image', row 9: has shape (1, 6, 8) (channels, height, width), but the first image has (1, 8, 8); every image of a study must have one size"]
 
 
 def test_a_vit_patch_must_divide_the_image(tmp_path):

@@ -166,3 +166,21 @@ def test_plot_quality_vs_cost_without_costs(tmp_path):
     rows = [StrategySummary(r.label, {"best/val/score": r.points["best/val/score"]}, {}) for r in strategies(2)]
     assert plot_quality_vs_cost(rows, "best/val/score", "score", COSTS, tmp_path / "cost.png", "cost") is None
     assert plot_quality_vs_cost(strategies(2), "best/val/missing", "score", COSTS, tmp_path / "cost.png", "no quality") is None
+
+
+def test_a_linear_cost_axis_starts_at_zero(tmp_path, monkeypatch):
+    """Step times of 12–50 ms drawn on an axis from 0, never from below it (margins once took it to −40 ms);
+    parameter counts spanning more than 10x stay on a log axis."""
+    from polytask import plots
+
+    limits = {}
+
+    def keep_limits(fig, path):
+        limits.update({ax.get_xlabel(): (ax.get_xlim(), ax.get_xscale()) for ax in fig.axes if ax.get_xlabel()})
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep_limits)
+    plot_quality_vs_cost(strategies(2), "best/val/score", "validation score", COSTS, tmp_path / "cost.png", "cost")
+    (low, high), scale = limits["step time (ms)"]
+    assert scale == "linear" and low == 0.0 and high > 48
+    assert limits["trainable parameters"][1] == "log"

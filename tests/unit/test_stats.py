@@ -10,9 +10,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from polytask.stats import (
-    clearly_better,
     Estimate,
     bootstrap_p_value,
+    clearly_better,
     delta_m_per_metric,
     delta_m_per_task,
     estimate,

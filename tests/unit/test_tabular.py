@@ -34,15 +34,15 @@ def tabular_study(**data) -> dict:
 def small_frames() -> dict[str, pd.DataFrame]:
     train = pd.DataFrame({
         "color": ["red", "blue", "red", "green"],
-        "code": [2, 1, 2, 1],
-        "n": [1.0, 3.0, None, 5.0],
+        "code": [2, 1, 1, 2],
+        "n": [1.0, 3.0, 4.0, 5.0],
         "y": ["a", "b", "a", "b"],
         "z": ["u", "u", "v", "v"],
     })
     validation = pd.DataFrame({
         "color": ["blue", "purple", None],  # purple: not in train; None: missing
         "code": [1.0, None, 2.0],  # floats here (a missing value), ints in train: the same codes
-        "n": [3.0, None, 7.0],
+        "n": [3.0, 6.0, 7.0],  # a missing value is an error (data.missing; see test_data_checks.py)
         "y": ["a", "b", "a"],
         "z": ["u", "v", "u"],
     })
@@ -59,19 +59,20 @@ def prepared(frames=None, **data):
 def test_codes_come_from_the_sorted_train_values_zero_for_missing_or_unseen():
     _, data = prepared()
     assert data.categorical_sizes == [4, 3]  # blue, green, red + 0; "1", "2" + 0
-    assert data.splits["train"].categorical.tolist() == [[3, 2], [1, 1], [3, 2], [2, 1]]
+    assert data.splits["train"].categorical.tolist() == [[3, 2], [1, 1], [3, 1], [2, 2]]
     assert data.splits["validation"].categorical.tolist() == [[1, 1], [0, 0], [0, 2]]
     assert data.splits["train"].categorical.dtype == np.int64
     assert data.splits["train"].input_ids is None and data.vocab_size == 0
 
 
-def test_numbers_are_standardised_with_train_statistics_missing_zero():
+def test_numbers_are_standardised_with_train_statistics():
     _, data = prepared()
-    mean, std = 3.0, np.std([1.0, 3.0, 5.0])  # the train split's non-missing values
+    train = np.array([1.0, 3.0, 4.0, 5.0])
+    mean, std = train.mean(), train.std()
     assert data.numeric_count == 1
     assert data.splits["train"].numeric.dtype == np.float32
-    np.testing.assert_allclose(data.splits["train"].numeric[:, 0], [(1 - mean) / std, 0.0, 0.0, (5 - mean) / std], rtol=1e-6)
-    np.testing.assert_allclose(data.splits["validation"].numeric[:, 0], [0.0, 0.0, (7 - mean) / std], rtol=1e-6)
+    np.testing.assert_allclose(data.splits["train"].numeric[:, 0], (train - mean) / std, rtol=1e-6)
+    np.testing.assert_allclose(data.splits["validation"].numeric[:, 0], (np.array([3.0, 6.0, 7.0]) - mean) / std, rtol=1e-6)
 
 
 def test_batches_of_tabular_rows():
@@ -90,15 +91,15 @@ def test_a_missing_feature_column_names_split_and_column():
     frames["validation"] = frames["validation"].drop(columns="code")
     problems = [str(p) for p in check_frames(parse_spec(tabular_study()), frames)]
     assert len(problems) == 1
-    assert problems[0].startswith("data.categorical_columns[1]: column 'code' is not in the validation split of data.source: files train.csv (columns: color, n, y, z); remove it from data.categorical_columns")
+    assert problems[0] == "data.categorical_columns[1]: column 'code' is not in the validation split of data.source: files validation.csv (columns: color, n, y, z); remove it from data.categorical_columns or add it to the data"
 
 
 def test_a_non_number_in_a_numeric_column_names_split_column_row_and_value():
     frames = small_frames()
-    frames["validation"]["n"] = ["3.5", "", "seven"]  # "" is missing, "3.5" a number
+    frames["validation"]["n"] = ["3.5", "6", "seven"]  # "3.5" is a number
     problems = [str(p) for p in check_frames(parse_spec(tabular_study()), frames)]
     assert problems == [
-        "data (data.source: files train.csv), validation split, column 'n', row 2: value 'seven' is not a finite number (1 such rows), but 'n' is in data.numeric_columns; "
+        "data (data.source: files validation.csv), validation split, column 'n', row 2: value 'seven' is not a finite number (1 such rows), but 'n' is in data.numeric_columns; "
         "fix the rows or list the column in data.categorical_columns"
     ]
 

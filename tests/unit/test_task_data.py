@@ -196,7 +196,7 @@ def test_bad_data_tags_that_do_not_fit_the_words(tmp_path):
     words = len(frames["validation"]["words"][5])
     code, message = validate(tmp_path, all_types_study(tmp_path, frames))
     assert code == 2
-    assert (f"data (data.source: files train.jsonl), validation split, column 'tags', row 5: {words - 1} tags for {words} words in 'words' "
+    assert (f"data (data.source: files validation.jsonl), validation split, column 'tags', row 5: {words - 1} tags for {words} words in 'words' "
             "(1 such rows); token_classification needs exactly one tag per word") in message
 
 
@@ -231,7 +231,7 @@ def test_bad_data_an_empty_split(tmp_path):
     raw["tasks"][1]["source"]["validation"] = str(tmp_path / "empty.csv")
     code, message = validate(tmp_path, raw)
     assert code == 2
-    assert "data (tasks[1].source: files topics.csv), validation split: has no rows; check the source, the split fractions or max_examples" in message
+    assert "data (tasks[1].source: files empty.csv), validation split: has no rows; check the source, the split fractions or max_examples" in message
 
 
 def test_a_resolved_spec_reads_back_as_itself(tmp_path):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from polytask.errors import Problem
+from polytask.errors import Problem, listing
 from polytask.spec import TaskSpec
 from polytask.tasks import IGNORE, check_bio
 
@@ -68,7 +68,34 @@ def numbers(column: pd.Series) -> pd.Series:
 
 def missing(column: pd.Series) -> pd.Series:
     """Missing cells: NA, NaN, None, or empty / blank text."""
+    if column.dtype.kind in "biufcmM":  # numbers, booleans, dates: only NaN / NaT is missing
+        return column.isna()
     return column.map(_missing_cell).astype(bool)
+
+
+def missing_number(column: pd.Series) -> pd.Series:
+    """Cells of a numeric column without a usable value: missing, or infinite (a cell that is
+    not a number at all is neither; check_frames reports it)."""
+    return missing(column) | np.isinf(numbers(column))
+
+
+def relabelled(task: TaskSpec, column: pd.Series) -> pd.Series:
+    """``column`` with ``task.label_map`` applied to each label (each member of a multilabel
+    row's set, kept as a list or re-joined with the separator)."""
+    rename = task.label_map
+
+    def one(value):
+        text = normalise(value)
+        return rename.get(text, value) if text is not None else value
+
+    def row(value):
+        if isinstance(value, (list, tuple, np.ndarray)):
+            return [rename.get(v, v) if v is not None else v for v in map(normalise, value)]
+        if normalise(value) is None:
+            return value
+        return task.separator.join(rename.get(part.strip(), part.strip()) for part in str(value).split(task.separator))
+
+    return column.map(row if task.type == "multilabel" else one).astype(object)
 
 
 def _missing_cell(value) -> bool:
@@ -96,9 +123,84 @@ def classes_of(task: TaskSpec, train: pd.Series) -> list[str]:
     return sorted(set(single_labels(train).dropna()))
 
 
-def check_labels(task: TaskSpec, index: int, classes: list[str], split: str, column: pd.Series, where: Where) -> list[Problem]:
-    """Problems of task ``index``'s label column in one split."""
+MAX_NUMBER_CLASSES = 50  # more distinct numbers than this are a quantity, unless classes are declared
+
+
+def check_numbers_as_classes(task: TaskSpec, index: int, train: pd.Series) -> list[Problem]:
+    """A classification / multilabel column of numbers with more than MAX_NUMBER_CLASSES
+    distinct values in the train split is a quantity read as classes (unless ``classes`` says
+    otherwise)."""
+    if task.classes or task.type not in ("classification", "multilabel"):
+        return []
+    if task.type == "multilabel":
+        values = {v for labels in label_sets(train, task.separator) if labels for v in labels}
+    else:
+        values = {v for v in map(normalise, pd.unique(train)) if v is not None}
+    if len(values) <= MAX_NUMBER_CLASSES:
+        return []
+    try:
+        as_numbers = sorted((float(v), v) for v in values)
+    except ValueError:  # some label is not a number: they are names
+        return []
+    quantity = f"if it is a quantity set tasks[{index}].type: regression, and if" if task.type == "classification" else "if"
+    return [Problem(
+        f"tasks[{index}].type",
+        f"column '{task.label_column}' holds {len(values):,} distinct numbers ({as_numbers[0][1]} … {as_numbers[-1][1]}) in the train split, too many to be classes "
+        f"of a {task.type} task; {quantity} these are really classes list them in tasks[{index}].classes",
+    )]
+
+
+def near_miss(label: str, classes: list[str] | dict[str, list[str]]) -> tuple[str, str] | None:
+    """(the class ``label`` looks like, how it differs) where the two are the same after
+    stripping spaces, quotes and a trailing '.', and case-folding: ``'>50K.'`` and ``'>50K'``.
+    ``classes``: a list, or :func:`loose_index` of one."""
+    index = classes if isinstance(classes, dict) else loose_index(classes)
+    matches = index.get(_loose(label), [])
+    if len(matches) != 1:
+        return None
+    c = matches[0]
+    if label == c + ".":
+        how = "with a trailing '.'"
+    elif label.strip() == c:
+        how = "with spaces around it"
+    elif label.casefold() == c.casefold():
+        how = "in another case"
+    else:
+        how = "but for case, spaces or punctuation"
+    return c, how
+
+
+def loose_index(classes: list[str]) -> dict[str, list[str]]:
+    """The classes by their loose spelling (see :func:`near_miss`)."""
+    index: dict[str, list[str]] = {}
+    for c in classes:
+        index.setdefault(_loose(c), []).append(c)
+    return index
+
+
+def _loose(text: str) -> str:
+    return "".join(text.split()).strip("'\"").rstrip(".").strip("'\"").casefold()
+
+
+def _label_map_hint(index: int, first: str, outside: list[str], classes: list[str]) -> str | None:
+    """``it looks like '>50K' with a trailing '.': map it with tasks[0].label_map: {...}``, or
+    None when ``first`` looks like no class."""
+    spellings = loose_index(classes)
+    found = near_miss(first, spellings)
+    if found is None:
+        return None
+    pairs = {v: m[0] for v in dict.fromkeys([first, *outside]) if (m := near_miss(v, spellings))}
+    shown = [f"{k!r}: {v!r}" for k, v in list(pairs.items())[:10]]
+    more = f", … and {len(pairs) - 10:,} more" if len(pairs) > 10 else ""
+    return f"it looks like {found[0]!r} {found[1]}: map it with tasks[{index}].label_map: {{{', '.join(shown)}{more}}}"
+
+
+def check_labels(task: TaskSpec, index: int, classes: list[str], split: str, column: pd.Series, where: Where, listed: bool = False, of: str = "") -> list[Problem]:
+    """Problems of task ``index``'s label column in one split. ``listed``: an earlier message
+    listed the classes already (none is listed twice); ``of``: the split's source in a few
+    words (``files adult.test``)."""
     name = task.label_column
+    shown = ", listed above" if listed else f" [{listing(classes)}]"
     declared = f"declared in tasks[{index}].classes" if task.classes else "seen in the train split"
     fix = f"fix the rows or list the label in tasks[{index}].classes"
 
@@ -126,28 +228,40 @@ def check_labels(task: TaskSpec, index: int, classes: list[str], split: str, col
                 check_bio(classes)
             except ValueError as exc:
                 return [Problem(where(split, name, -1), f"{exc}; fix the tags or declare them in tasks[{index}].classes")]
-        return _check_members(rows, classes, ("tag", "tags"), task.name, f"{declared} {classes}", fix, lambda position: where(split, name, position))
+        return _check_members(rows, classes, ("tag", "tags"), task.name, f"{declared}{shown}", fix, lambda position: where(split, name, position))
     if task.type == "multilabel":
         rows = label_sets(column, task.separator)
-        return _check_members(rows, classes, ("label", "classes"), task.name, f"{declared} {classes}", fix, lambda position: where(split, name, position))
+        hint = lambda first, others, count: _hint(index, first, others, classes, count, split, of)  # noqa: E731
+        return _check_members(rows, classes, ("label", "classes"), task.name, f"{declared}{shown}", fix, lambda position: where(split, name, position), hint)
     labels = single_labels(column)
     outside = (labels.notna() & ~labels.isin(classes)).to_numpy()
     if outside.any():
         position = int(np.flatnonzero(outside)[0])
-        return [Problem(where(split, name, position), f"label {labels.iloc[position]!r} is not one of the classes {declared} {classes} ({int(outside.sum())} such rows); {fix}")]
+        first, count = labels.iloc[position], int(outside.sum())
+        hint = _hint(index, first, list(pd.unique(labels[outside])), classes, count, split, of)
+        return [Problem(where(split, name, position), f"label {first!r} is not one of the classes {declared}{shown} {hint or f'({count:,} such rows); {fix}'}")]
     if labels.notna().sum() == 0:
         return [Problem(where(split, name, -1), f"has no labels for task {task.name}")]
     return []
 
 
-def _check_members(rows: list[list[str] | None], classes: list[str], nouns: tuple[str, str], task: str, declared: str, fix: str, at: Callable[[int], str]) -> list[Problem]:
+def _hint(index: int, first: str, outside: list[str], classes: list[str], count: int, split: str, of: str) -> str | None:
+    """The count and the label_map fix where the outside labels look like classes."""
+    mapping = _label_map_hint(index, first, outside, classes)
+    where = f" in the {split} split of {of}" if of else ""
+    return f"({count:,} such rows{where}); {mapping}" if mapping else None
+
+
+def _check_members(rows: list[list[str] | None], classes: list[str], nouns: tuple[str, str], task: str, declared: str, fix: str, at: Callable[[int], str], hint: Callable | None = None) -> list[Problem]:
     """Every member of every row's list (tags, labels) is a known class; some row has a list."""
     known = set(classes)
     outside = np.array([r is not None and any(v not in known for v in r) for r in rows])
     if outside.any():
         position = int(np.flatnonzero(outside)[0])
         value = next(v for v in rows[position] if v not in known)
-        return [Problem(at(position), f"{nouns[0]} {value!r} is not one of the {nouns[1]} {declared} ({int(outside.sum())} such rows); {fix}")]
+        count = int(outside.sum())
+        said = hint(value, sorted({v for r in rows if r for v in r if v not in known}), count) if hint else None
+        return [Problem(at(position), f"{nouns[0]} {value!r} is not one of the {nouns[1]} {declared} {said or f'({count:,} such rows); {fix}'}")]
     if all(r is None for r in rows):
         return [Problem(at(-1), f"has no {nouns[0]}s for task {task}")]
     return []
@@ -158,7 +272,7 @@ def check_class_count(task: TaskSpec, index: int, classes: list[str], where: Whe
     needed = 2 if task.type == "classification" else 1
     if task.type == "regression" or len(classes) >= needed:
         return []
-    return [Problem(where("train", task.label_column, -1), f"has {len(classes)} distinct label(s) {classes} for tasks[{index}] ({task.name}); {task.type} needs at least {needed}; label more rows or check tasks[{index}].label_column")]
+    return [Problem(where("train", task.label_column, -1), f"has {len(classes)} distinct label(s) [{listing(classes)}] for tasks[{index}] ({task.name}); {task.type} needs at least {needed}; label more rows or check tasks[{index}].label_column")]
 
 
 def encode(task: TaskSpec, classes: list[str], column: pd.Series) -> np.ndarray:

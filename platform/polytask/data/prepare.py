@@ -13,6 +13,7 @@ object store hands the same copy to every trial, so no trial re-reads or re-toke
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,10 +22,10 @@ import pandas as pd
 
 from polytask.data import labels as lab
 from polytask.data.features import TabularFeatures
-from polytask.data.sources import Dataset
+from polytask.data.sources import Dataset, tidy
 from polytask.data.text import tokenise
-from polytask.errors import Problem
-from polytask.spec import IMAGE_ENCODERS, TEXT_ENCODERS, StudySpec, TabularEncoderSpec, VitEncoderSpec
+from polytask.errors import Problem, closest, listing
+from polytask.spec import IMAGE_ENCODERS, TEXT_ENCODERS, StudySpec, TabularEncoderSpec, VitEncoderSpec, describe_source
 from polytask.tasks import IGNORE, TASK_TYPES, TaskInfo
 
 
@@ -37,7 +38,10 @@ class SplitArrays:
     # tabular: int64 [N, C], per data.categorical_columns the code of the value in the train
     # split's sorted values (1..), 0 for a missing value or one the train split lacks
     categorical: np.ndarray | None = None
-    numeric: np.ndarray | None = None  # tabular: float32 [N, F], standardised with train statistics, missing 0
+    # tabular: float32 [N, F], the numeric columns standardised with train statistics (a missing
+    # value imputed with the train median under data.missing: impute), then one 0/1
+    # missing-indicator per numeric column with missing train values
+    numeric: np.ndarray | None = None
     images: np.ndarray | None = None  # images: uint8 (0..255) or float32 (0..1) [N, C, H, W]
     group: np.ndarray | None = None  # one dataset per task: int64 [N], the index of the row's task
     token_tasks: tuple[str, ...] = ()  # tasks whose labels are per token, [N, longest]
@@ -59,7 +63,7 @@ class PreparedData:
     pad_id: int = 0  # text
     label_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> task -> labelled rows
     categorical_sizes: list[int] = field(default_factory=list)  # tabular: codes per categorical column, 0 included
-    numeric_count: int = 0  # tabular: numeric columns
+    numeric_count: int = 0  # tabular: numeric inputs: the numeric columns, then any missing-indicators (data.missing: impute)
     image_shape: tuple[int, int, int] | None = None  # images: (channels, height, width)
     per_task_datasets: bool = False  # splits carry `group`: row -> task index
 
@@ -71,7 +75,7 @@ class PreparedData:
 def as_datasets(spec: StudySpec, data: list[Dataset] | dict[str, pd.DataFrame]) -> list[Dataset]:
     """A study's datasets; a bare ``{split: frame}`` is the one dataset of ``data.source``."""
     if isinstance(data, dict):
-        return [Dataset("data.source", spec.data.source, data, list(range(len(spec.tasks))), spec.data.text_column)]
+        return [tidy(spec, Dataset("data.source", spec.data.source, data, list(range(len(spec.tasks))), spec.data.text_column))]
     return data
 
 
@@ -79,9 +83,11 @@ def as_datasets(spec: StudySpec, data: list[Dataset] | dict[str, pd.DataFrame]) 
 
 
 def check_frames(spec: StudySpec, datasets: list[Dataset] | dict[str, pd.DataFrame]) -> list[Problem]:
-    """Problems that would only surface mid-training — missing columns, empty splits, labels
-    outside the declared classes, non-numeric targets, tags that do not fit the words, odd
-    images — each naming the dataset, split, column and row."""
+    """Problems that would only surface mid-training, or never — missing columns, empty splits,
+    numbers read as classes, labels outside the classes, non-numeric targets, missing numeric
+    features (``data.missing: error``), a label's copy among the features, tags that do not fit
+    the words, odd images — each naming the dataset, split, file, column and row. Datasets given
+    as a bare ``{split: frame}`` are tidied first (label maps, ``data.missing: drop``)."""
     problems = []
     for dataset in as_datasets(spec, datasets):
         problems += _check_dataset(spec, dataset)
@@ -94,30 +100,38 @@ def _check_dataset(spec: StudySpec, ds: Dataset) -> list[Problem]:
     lacking: dict[tuple[str, str, str], list[str]] = {}  # (field, column, fix) -> splits without it
     for split, frame in ds.frames.items():
         if len(frame) == 0:
-            problems.append(Problem(f"data ({ds.label}), {split} split", "has no rows; check the source, the split fractions or max_examples"))
+            problems.append(Problem(f"data ({ds.label_of(split)}), {split} split", "has no rows; check the source, the split fractions or max_examples"))
             continue
         for item in wanted:
             if item[1] not in frame:
                 lacking.setdefault(item, []).append(split)
     for (field_name, column, fix), splits in lacking.items():  # one problem per column, however many splits lack it
-        columns = ", ".join(map(str, ds.frames[splits[0]].columns))
-        also = f" (the {' and '.join(splits[1:])} split{'s' if len(splits) > 2 else ''} lack it too)" if len(splits) > 1 else ""
-        problems.append(Problem(field_name, f"column '{column}' is not in the {splits[0]} split of {ds.label} (columns: {columns}); {fix}{also}"))
+        present = list(map(str, ds.frames[splits[0]].columns))
+        close = closest(column, present)
+        also = f" (the {' and '.join(splits[1:])} {'splits lack' if len(splits) > 2 else 'split lacks'} it too)" if len(splits) > 1 else ""
+        fix = f"did you mean '{close}'? If not, {fix}" if close else fix
+        problems.append(Problem(field_name, f"column '{column}' is not in the {splits[0]} split of {ds.label_of(splits[0])} (columns: {listing(present, quote=False)}); {fix}{also}"))
     if problems:
         return problems
     if isinstance(spec.encoder, TabularEncoderSpec):
-        problems += _check_numeric(spec.data.numeric_columns, ds)
+        problems += _check_numeric(spec, ds)
+        problems += _check_label_copies(spec, ds)
     if isinstance(spec.encoder, IMAGE_ENCODERS):
         problems += _check_images(spec, ds)
     if isinstance(spec.encoder, TEXT_ENCODERS):
         problems += _check_texts(spec, ds)
     for i in ds.tasks:
         task = spec.tasks[i]
-        classes = lab.classes_of(task, ds.frames["train"][task.label_column])
+        train = ds.frames["train"][task.label_column]
+        found = lab.check_numbers_as_classes(task, i, train)
+        if found:  # the labels are a quantity: listing them as classes helps nobody
+            problems += found
+            continue
+        classes = lab.classes_of(task, train)
         found = lab.check_class_count(task, i, classes, ds.at)
         if not found:
             for split, frame in ds.frames.items():
-                found += lab.check_labels(task, i, classes, split, frame[task.label_column], ds.at)
+                found += lab.check_labels(task, i, classes, split, frame[task.label_column], ds.at, listed=bool(found), of=describe_source(ds.source, split))
         problems += found
     return problems
 
@@ -137,20 +151,149 @@ def _input_columns(spec: StudySpec, ds: Dataset) -> list[tuple[str, str, str]]:
     return [(f"tasks[{ds.tasks[0]}].text_column" if own else "data.text_column", ds.text_column, fix)]
 
 
-def _check_numeric(columns: list[str], ds: Dataset) -> list[Problem]:
-    """Each value of a numeric column is a finite number or missing."""
+def _check_numeric(spec: StudySpec, ds: Dataset) -> list[Problem]:
+    """Each value of a numeric column is a number or missing; with ``data.missing: error``, none
+    is missing or infinite (one problem per column, at the first split that has such rows)."""
     problems = []
-    for split, frame in ds.frames.items():
-        for column in columns:
-            values = lab.numbers(frame[column])
-            bad = (~lab.missing(frame[column]) & (values.isna() | np.isinf(values))).to_numpy()
+    for column in spec.data.numeric_columns:
+        gaps: dict[str, np.ndarray] = {}
+        for split, frame in ds.frames.items():
+            values = frame[column]
+            numbers = lab.numbers(values)
+            absent = lab.missing(values).to_numpy()
+            bad = ~absent & numbers.isna().to_numpy()
             if bad.any():
                 position = int(np.flatnonzero(bad)[0])
                 problems.append(Problem(
                     ds.at(split, column, position),
-                    f"value {frame[column].iloc[position]!r} is not a finite number ({int(bad.sum())} such rows), but '{column}' is in data.numeric_columns; fix the rows or list the column in data.categorical_columns",
+                    f"value {values.iloc[position]!r} is not a finite number ({int(bad.sum()):,} such rows), but '{column}' is in data.numeric_columns; fix the rows or list the column in data.categorical_columns",
                 ))
+            gap = absent | np.isinf(numbers.to_numpy())
+            if gap.any():
+                gaps[split] = gap
+        if gaps and spec.data.missing == "error":
+            split, gap = next(iter(gaps.items()))
+            also = "".join(f"; also {int(g.sum()):,} in the {s} split of {describe_source(ds.source, s)}" for s, g in list(gaps.items())[1:])
+            problems.append(Problem(
+                ds.at(split, column, int(np.flatnonzero(gap)[0])),
+                f"{_rows(int(gap.sum()))} no value (missing or infinite, this one first{also}), but '{column}' is in data.numeric_columns; "
+                "fill them in, or set data.missing: impute (the train median plus a missing-indicator feature) or data.missing: drop (those rows dropped from every split)",
+            ))
     return problems
+
+
+def _rows(count: int) -> str:
+    return "1 row has" if count == 1 else f"{count:,} rows have"
+
+
+COPY_CORRELATION = 0.9999  # a numeric feature this correlated with a regression label is a copy of it
+
+
+def _check_label_copies(spec: StudySpec, ds: Dataset) -> list[Problem]:
+    """No feature column gives a label away: identical to a label column on the labelled train
+    rows, a one-to-one relabelling of a classification / multilabel label (of at most
+    MAX_NUMBER_CLASSES values, on enough rows not to be chance), or for a regression label a numeric feature with
+    |Pearson r| > COPY_CORRELATION. A repeated header (pandas reads `score`, `score.1`) is the
+    usual cause."""
+    train = ds.frames["train"]
+    features = [(f"data.{f}[{j}]", f, c) for f in ("categorical_columns", "numeric_columns") for j, c in enumerate(getattr(spec.data, f))]
+    coded = {column: _codes(train[column]) for _, _, column in features}  # per feature, computed once
+    codes = {column: c for column, (c, _) in coded.items()}
+    counts = {column: n for column, (_, n) in coded.items()}
+    numeric = [c for c in spec.data.numeric_columns if c in codes]
+    matrix = np.stack([lab.numbers(train[c]).to_numpy() for c in numeric], axis=1) if numeric else np.zeros((len(train), 0))
+    problems = []
+    for i in ds.tasks:
+        task = spec.tasks[i]
+        if TASK_TYPES[task.type].token_level:
+            continue
+        labelled = ~lab.missing(train[task.label_column]).to_numpy()
+        if labelled.sum() < 2:
+            continue
+        label = train[task.label_column][labelled]
+        label_codes, label_count = _codes(label)
+        if label_count < 2:  # a constant gives nothing away (check_class_count speaks of it)
+            continue
+        correlations = dict(zip(numeric, _correlations(matrix[labelled], lab.numbers(label).to_numpy()))) if task.type == "regression" else {}
+        for path, field_name, column in features:
+            every = labelled.all()
+            feature_codes = codes[column] if every else codes[column][labelled]
+            how = None
+            if (not every or counts[column] == label_count) and _one_to_one(feature_codes, label_codes, label_count):
+                if _same_values(train[column][labelled], label):
+                    how = "is identical to"
+                elif task.type != "regression" and 2 <= label_count <= lab.MAX_NUMBER_CLASSES and _beyond_chance(label_codes):
+                    how = f"is a one-to-one relabelling (each of its {label_count} values goes with one label) of"
+            r = correlations.get(column) if field_name == "numeric_columns" else None
+            if how is None and r is not None and abs(r) > COPY_CORRELATION:
+                how = f"has correlation {r:.5f} with"
+            if how is None:
+                continue
+            base = column.rsplit(".", 1)
+            copy = f"looks like a second copy of '{task.label_column}' (a repeated header): it " if len(base) == 2 and base[0] == task.label_column and base[1].isdigit() else ""
+            problems.append(Problem(path, f"'{column}' {copy}{how} the label column '{task.label_column}' of tasks[{i}] ({task.name}) on the labelled train rows, so it gives the label away; remove it from data.{field_name}"))
+    return problems
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, int]:
+    """Each row's value as a code, missing a value of its own (1, 1.0 and "1" share a code),
+    and how many distinct values the column holds."""
+    positions, uniques = pd.factorize(column, use_na_sentinel=True)
+    absent = bool((positions < 0).any())
+    if column.dtype.kind in "biuf":  # distinct numbers are distinct values
+        return np.where(positions < 0, len(uniques), positions), len(uniques) + absent
+    index: dict = {}
+    per_unique = [index.setdefault(lab.normalise(u), len(index)) for u in uniques]
+    blank = None in index  # blank text is missing too
+    codes = np.array([*per_unique, index.setdefault(None, len(index))], dtype=np.int64)[positions]  # -1 (missing): the last
+    return codes, len(index) if absent or blank else len(index) - 1
+
+
+CHANCE = 1e-6  # a relabelling less likely than this by chance is taken for a copy
+
+
+def _beyond_chance(codes: np.ndarray) -> bool:
+    """Whether a column independent of the label, with the label's value counts, would line up
+    with it one-to-one with probability below CHANCE: ``K! * prod(n_k!) / n!`` (a few rows, or
+    a few distinct records repeated, line up by chance)."""
+    counts = np.bincount(codes)
+    counts = counts[counts > 0]
+    log_p = math.lgamma(len(counts) + 1) + sum(math.lgamma(c + 1) for c in counts) - math.lgamma(counts.sum() + 1)
+    return log_p < math.log(CHANCE)
+
+
+def _one_to_one(a: np.ndarray, b: np.ndarray, b_count: int) -> bool:
+    """Whether each value of ``a`` goes with one value of ``b`` and each of ``b`` with one of ``a``."""
+    if len(np.unique(a)) != b_count:
+        return False
+    return len(np.unique(a.astype(np.int64) * (int(b.max()) + 1) + b)) == b_count
+
+
+def _same_values(feature: pd.Series, label: pd.Series) -> bool:
+    return bool((lab.single_labels(feature).fillna("\0").to_numpy() == lab.single_labels(label).fillna("\0").to_numpy()).all())
+
+
+def _correlations(x: np.ndarray, y: np.ndarray) -> list[float | None]:
+    """Pearson's r of each column of ``x`` [N, F] with ``y`` [N], over the rows where both are
+    finite (None: fewer than 3 such rows, or a constant)."""
+    out: list[float | None] = []
+    finite = np.isfinite(x) & np.isfinite(y)[:, None]
+    if finite.all() and len(y) >= 3:  # the common case, at once
+        a, b = x - x.mean(axis=0), y - y.mean()
+        scale = np.sqrt((a * a).sum(axis=0) * (b * b).sum())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (a * b[:, None]).sum(axis=0) / scale
+        return [float(v) if s > 0 else None for v, s in zip(r, scale)]
+    for j in range(x.shape[1]):
+        rows = finite[:, j]
+        if rows.sum() < 3:
+            out.append(None)
+            continue
+        a, b = x[rows, j], y[rows]
+        a, b = a - a.mean(), b - b.mean()
+        scale = np.sqrt((a * a).sum() * (b * b).sum())
+        out.append(float((a * b).sum() / scale) if scale > 0 else None)
+    return out
 
 
 def _check_texts(spec: StudySpec, ds: Dataset) -> list[Problem]:
@@ -221,7 +364,7 @@ def prepare_data(spec: StudySpec, datasets: list[Dataset] | dict[str, pd.DataFra
     features = None
     if isinstance(encoder, TabularEncoderSpec):
         train = pd.concat([ds.frames["train"] for ds in datasets])
-        features = TabularFeatures.fit(spec.data.categorical_columns, spec.data.numeric_columns, train)
+        features = TabularFeatures.fit(spec.data.categorical_columns, spec.data.numeric_columns, train, impute=spec.data.missing == "impute")
     token_tasks = tuple(t.name for t in tasks if TASK_TYPES[t.type].token_level)
     splits = {}
     for split in datasets[0].frames:
@@ -230,7 +373,7 @@ def prepare_data(spec: StudySpec, datasets: list[Dataset] | dict[str, pd.DataFra
     counts = {split: {t: int(lab.labelled_rows(y).sum()) for t, y in arrays.labels.items()} for split, arrays in splits.items()}
     prepared = PreparedData(tasks, splits, label_counts=counts, per_task_datasets=per_task)
     if features is not None:
-        prepared.categorical_sizes, prepared.numeric_count = features.sizes, len(spec.data.numeric_columns)
+        prepared.categorical_sizes, prepared.numeric_count = features.sizes, features.numeric_width
     elif isinstance(encoder, IMAGE_ENCODERS):
         prepared.image_shape = tuple(splits["train"].images.shape[1:])
     else:
@@ -253,7 +396,7 @@ def _labelled_only(spec: StudySpec, ds: Dataset) -> Dataset:
         encoded = lab.encode(task, lab.classes_of(task, ds.frames["train"][task.label_column]), frame[task.label_column]) if task.type != "token_classification" else None
         keep = lab.labelled_rows(encoded) if encoded is not None else np.array([isinstance(t, list) for t in lab.tag_lists(frame[task.label_column])])
         frames[split] = frame[keep]
-    return Dataset(ds.where, ds.source, frames, ds.tasks, ds.text_column)
+    return Dataset(ds.where, ds.source, frames, ds.tasks, ds.text_column, ds.dropped)
 
 
 def _task_info(spec: StudySpec, i: int, train: pd.Series) -> TaskInfo:

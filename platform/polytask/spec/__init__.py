@@ -17,6 +17,7 @@ from polytask.credentials import spec_problems, uri_problem
 from polytask.errors import Problem, StudyError
 
 from .checks import ParamError, check_spec, sharing_kwargs, weighting_kwargs
+from .defaults import resolve_training
 from .models import (
     IMAGE_ENCODERS,
     TEXT_ENCODERS,
@@ -124,6 +125,7 @@ __all__ = [
     "load_spec",
     "with_overrides",
     "parse_spec",
+    "resolve_training",
     "sharing_kwargs",
     "weighting_kwargs",
 ]

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import math
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from polytask.errors import Problem, did_you_mean, unknown_name
+from polytask.errors import Problem, did_you_mean, listing, unknown_name
 from polytask.server import mask_credentials
 from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, type_name
 from polytask.tasks import TASK_TYPES
 
-from .models import TEXT_ENCODERS, CandidateSpec, CnnEncoderSpec, RandomEncoder, SharingSpec, StudySpec, TabularEncoderSpec, VitEncoderSpec
+from .defaults import DEFAULTS
+from .models import TEXT_ENCODERS, CandidateSpec, CnnEncoderSpec, FilesSource, RandomEncoder, SharingSpec, StudySpec, TabularEncoderSpec, VitEncoderSpec
 
 
 def check_spec(spec: StudySpec) -> list[Problem]:
@@ -42,6 +44,7 @@ def check_spec(spec: StudySpec) -> list[Problem]:
             problems.append(Problem("encoder.trainable_layers", f"{enc.trainable_layers} is more than the encoder's {enc.layers} layers"))
     problems += _check_feature_columns(spec)
     problems += _check_sources(spec)
+    problems += _check_file_options(spec)
     problems += _check_scheduler(spec)
     problems += _check_optuna(spec)
     problems += _check_comparison(spec)
@@ -77,7 +80,8 @@ RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
 
 
 def _check_scheduler(spec: StudySpec) -> list[Problem]:
-    scheduler, epochs = spec.execution.scheduler, spec.training.epochs
+    # epochs left out: the encoder kind's default, which a small dataset only raises (polytask.spec.defaults)
+    scheduler, epochs = spec.execution.scheduler, spec.training.epochs or DEFAULTS[spec.encoder.kind].epochs
     if scheduler.kind == "asha" and scheduler.grace_period >= epochs:
         return [Problem("execution.scheduler.grace_period", f"{scheduler.grace_period} leaves ASHA nothing to stop with training.epochs {epochs}; set it below the number of epochs")]
     if scheduler.kind != "pbt":
@@ -146,6 +150,8 @@ def _check_task(spec: StudySpec, i: int) -> list[Problem]:
         ))
     if task.type == "regression" and task.classes is not None:
         problems.append(Problem(f"tasks[{i}].classes", "a regression task predicts a number and has no classes; remove classes"))
+    if task.label_map and task.type not in ("classification", "multilabel"):
+        problems.append(Problem(f"tasks[{i}].label_map", f"renames class labels, and a {task.type} task's labels are {'numbers' if task.type == 'regression' else 'tags'}; remove label_map"))
     if task_type.token_level and not isinstance(spec.encoder, TEXT_ENCODERS):
         problems.append(Problem(f"tasks[{i}].type", f"token_classification tags the words of a text, but encoder kind '{spec.encoder.kind}' reads no text; use a text encoder (kind: pretrained or random)"))
     if task.type == "token_classification" and task.classes is not None:
@@ -157,6 +163,31 @@ def _check_task(spec: StudySpec, i: int) -> list[Problem]:
             problems.append(Problem(f"tasks[{i}].classes", str(exc)))
     if task.type != "classification" and any(c.distill for c in spec.candidates):
         problems.append(Problem(f"tasks[{i}].type", f"distillation (candidates[].distill) learns from a teacher's class probabilities, which only classification tasks have, and {task.name} is {task.type}; remove distill from the candidates"))
+    return problems
+
+
+def _check_file_options(spec: StudySpec) -> list[Problem]:
+    """The CSV options of file sources: column_names go with header: false, and CSV options
+    with CSV files only."""
+    sources = [("data.source", spec.data.source)] + [(f"tasks[{i}].source", t.source) for i, t in enumerate(spec.tasks)]
+    problems = []
+    for where, source in sources:
+        if not isinstance(source, FilesSource):
+            continue
+        if source.header and source.column_names is not None:
+            problems.append(Problem(f"{where}.column_names", f"names the columns of a file without a header row, but {where}.header is true; set {where}.header: false, or remove column_names to read the names from the first line"))
+        elif not source.header and not source.column_names:
+            problems.append(Problem(f"{where}.header", f"false needs {where}.column_names: [name of the first column, ...]; list one name per field of a line"))
+        if source.column_names:
+            repeated = sorted({c for c in source.column_names if source.column_names.count(c) > 1})
+            if repeated:
+                problems.append(Problem(f"{where}.column_names", f"repeats {listing(repeated)}; give each column its own name"))
+        if source.delimiter is not None and len(source.delimiter) > 1 and source.delimiter != "\\t":
+            problems.append(Problem(f"{where}.delimiter", f"{source.delimiter!r} is more than one character; give the one character between fields, such as ';' or '|' (a tab: \"\\t\")"))
+        fmt = source.format_of(source.train)
+        if fmt is not None and fmt != "csv":
+            given = [name for name, value in (("delimiter", source.delimiter), ("header", None if source.header else False), ("column_names", source.column_names), ("comment", source.comment)) if value is not None]
+            problems += [Problem(f"{where}.{name}", f"is an option of CSV files, and {Path(source.train).name} is read as {fmt}; remove it (na_values and strip_spaces apply to every format)") for name in given]
     return problems
 
 

@@ -47,13 +47,56 @@ class BuiltinSource(_SourceCommon):
 
 
 class FilesSource(_SourceCommon):
-    """Local CSV / JSON (lines) / Parquet files; relative paths are relative to the spec file."""
+    """Local CSV / TSV / JSON (lines) / Parquet files; relative paths are relative to the spec
+    file. CSV files are read with pandas.read_csv (compression from the extension: .gz, .bz2,
+    .zip, .xz)."""
 
     kind: Literal["files"]
     train: str
     validation: str | None = None  # when absent, split off the train file (see `split`)
     test: str | None = None
-    format: Literal["csv", "json", "parquet"] | None = None  # default: from the file extension
+    # default: from the file extension (.csv, .tsv -- CSV with tabs --, .json, .jsonl, .parquet)
+    format: Literal["csv", "json", "parquet"] | None = None
+    # CSV only: the character between fields, such as ';' or '|' (a tab: "\t"); None: ','
+    # (a tab for .tsv / .tsv.gz files)
+    delimiter: str | None = Field(None, min_length=1)
+    # CSV only: whether the first line holds the column names; false: give them in column_names
+    header: bool = True
+    # CSV only, with header: false: the name of each column, in order (one per field of a line)
+    column_names: list[str] | None = None
+    # CSV only: a line starting with this character is skipped, and a line's text after it
+    # ignored (UCI Adult's test file opens with a line "|1x3 Cross validator": comment: '|')
+    comment: str | None = Field(None, min_length=1, max_length=1)
+    # Extra cell values that mean "missing", such as '?' or 'n/a', on top of pandas' own (empty,
+    # NA, NaN, null, ...); compared after strip_spaces
+    na_values: list[str] = []
+    # Strip leading and trailing whitespace from text cells and column names (' >50K' -> '>50K')
+    strip_spaces: bool = True
+
+    def format_of(self, path: str) -> str | None:
+        """The format of one of this source's files: ``format``, else its extension's."""
+        return self.format or file_format(path)
+
+    def csv_delimiter(self, path: str) -> str:
+        if self.delimiter is not None:
+            return "\t" if self.delimiter == "\\t" else self.delimiter
+        return "\t" if "".join(Path(path).suffixes).lower().endswith((".tsv", ".tsv.gz", ".tsv.bz2")) else ","
+
+
+FILE_FORMATS = {
+    "csv": (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".tsv", ".tsv.gz", ".tsv.bz2"),
+    "json": (".json", ".jsonl", ".json.gz", ".jsonl.gz"),
+    "parquet": (".parquet",),
+}
+
+
+def file_format(path: str) -> str | None:
+    """csv, json or parquet from a file's extension; None when it tells nothing."""
+    suffixes = "".join(Path(path).suffixes).lower()
+    for fmt, endings in FILE_FORMATS.items():
+        if suffixes.endswith(endings):
+            return fmt
+    return None
 
 
 class HubSource(_SourceCommon):
@@ -71,10 +114,12 @@ class HubSource(_SourceCommon):
 Source = Annotated[Union[BuiltinSource, FilesSource, HubSource], Field(discriminator="kind")]
 
 
-def describe_source(source: BuiltinSource | FilesSource | HubSource) -> str:
-    """A few words naming a source in messages: ``builtin rotten_tomatoes``, ``files a.csv``."""
+def describe_source(source: BuiltinSource | FilesSource | HubSource, split: str = "train") -> str:
+    """A few words naming a source in messages: ``builtin rotten_tomatoes``, ``files a.csv``;
+    for files, the file ``split`` is read from (the train file where that split is held out
+    of it)."""
     if isinstance(source, FilesSource):
-        return f"files {Path(source.train).name}"
+        return f"files {Path(getattr(source, split, None) or source.train).name}"
     return f"{source.kind} {source.name}"
 
 
@@ -126,24 +171,40 @@ class DataSpec(_Model):
     text_column: str = "text"  # read by text encoders (pretrained, random)
     image_column: str = "image"  # read by image encoders (cnn, vit): arrays [H, W] or [C, H, W]
     # Feature columns, read by a tabular encoder. Categorical: codes of the train split's
-    # values (unseen or missing ones share code 0). Numeric: standardised with the train
-    # split's mean and std, missing values 0 (the mean).
+    # values; a missing value and one the train split lacks share code 0 (whatever `missing`
+    # says). Numeric: standardised with the mean and std of the train split's values.
     categorical_columns: list[str] = []
     numeric_columns: list[str] = []
+    # A missing (empty, NaN, a na_values marker) or infinite value in a numeric column:
+    # error: refuse the data, naming column, split, file and count;
+    # impute: the train split's median of the column, plus one 0/1 missing-indicator feature
+    #   per numeric column with missing values in the train split (scikit-learn's
+    #   SimpleImputer(strategy="median", add_indicator=True));
+    # drop: drop rows with a missing numeric feature from every split (`polytask validate`
+    #   counts them).
+    missing: Literal["error", "impute", "drop"] = "error"
     split: SplitSpec = SplitSpec()
     max_examples: ExampleLimits = ExampleLimits()  # per dataset
     sampling: SamplingSpec | None = None  # with one dataset per task; None: proportional
 
 
-def _registered(kind: str, registry: dict) -> AfterValidator:
-    """A field validator: the value must be a name in ``registry`` (error: did-you-mean + list)."""
+def _registered(kind: str, registry: dict, elsewhere: tuple[dict, str] | None = None) -> AfterValidator:
+    """A field validator: the value must be a name in ``registry`` (error: did-you-mean + list).
+    ``elsewhere``: another registry and what to say when the name is one of its names (a
+    sharing strategy written as a weighting), formatted with ``name``."""
 
     def check(value: str) -> str:
         if value not in registry:
+            if elsewhere is not None and value in elsewhere[0]:
+                raise ValueError(elsewhere[1].format(name=value))
             raise ValueError(unknown_name(kind, value, registry))
         return value
 
     return AfterValidator(check)
+
+
+IS_SHARING = (SHARINGS, "{name} is a sharing strategy, not a weighting: write `sharing: {{name: {name}}}`")
+IS_WEIGHTING = (WEIGHTINGS, "{name} is a weighting strategy, not a sharing: write `weighting: {name}` in a candidate")
 
 
 class TaskSpec(_Model):
@@ -156,6 +217,10 @@ class TaskSpec(_Model):
     # ...). Default: the sorted values seen in the train split.
     classes: list[str] | None = None
     separator: str = "|"  # multilabel: between the labels of a row written as one string
+    # classification / multilabel: rename label values in every split right after loading,
+    # before the checks and the encoding, {value in the data: class}: e.g. {'>50K.': '>50K'}
+    # where the test file spells a class differently from the train file.
+    label_map: dict[str, str] = {}
     metric: str | None = None  # the primary metric (selection, early stopping, search); None: the type's default
     direction: Direction | None = None  # default: the metric's own (accuracy: max)
     # This task's own dataset (then every task names one, and data.source is left out); its
@@ -165,6 +230,20 @@ class TaskSpec(_Model):
     # An auxiliary task is trained like the others but left out of the objective the search
     # optimises, of model selection (val/score) and of the comparison's headline.
     auxiliary: bool = False
+
+    @field_validator("label_map", mode="before")
+    @classmethod
+    def _numbers_as_labels(cls, value: Any) -> Any:
+        """A number written in YAML (``{1: positive}``) is the label as the data spells it."""
+        if not isinstance(value, dict):
+            return value
+
+        def text(v: Any) -> Any:
+            if isinstance(v, float) and v.is_integer():
+                return str(int(v))
+            return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+        return {text(k): text(v) for k, v in value.items()}
 
     @field_validator("classes")
     @classmethod
@@ -263,7 +342,7 @@ IMAGE_ENCODERS = (CnnEncoderSpec, VitEncoderSpec)
 class SharingSpec(_Model):
     """Which parameters the tasks share (`polytask strategies` lists the architectures)."""
 
-    name: Annotated[str, _registered("sharing strategy", SHARINGS)] = "hard"
+    name: Annotated[str, _registered("sharing strategy", SHARINGS, IS_WEIGHTING)] = "hard"
     params: dict[str, Any] = {}  # the architecture's hyperparameters; per-task ones may map task -> value
 
 
@@ -290,7 +369,7 @@ class SearchSpec(_Model):
 
 class CandidateSpec(_Model):
     name: str | None = Field(None, pattern=NAME_PATTERN)  # default: weighting, or sharing-weighting
-    weighting: Annotated[str, _registered("weighting strategy", WEIGHTINGS)] = "equal"
+    weighting: Annotated[str, _registered("weighting strategy", WEIGHTINGS, IS_SHARING)] = "equal"
     params: dict[str, Any] = {}  # the strategy's hyperparameters (`polytask strategies` lists them)
     search: SearchSpec | None = None
     sharing: SharingSpec | None = None  # None: the study's sharing
@@ -309,8 +388,8 @@ class CandidateSpec(_Model):
 
 class DistillationSpec(_Model):
     """Born-again multi-task networks (BAM!, Clark et al., ACL 2019). When a candidate sets
-    ``distill``, the study first trains one single-task teacher per task (the study's encoder,
-    hard sharing, its training settings, seed ``teacher_seed``), then trains the candidate's
+    ``distill``, the study first trains one single-task teacher per task (the study's own model
+    for that task alone, its training settings, seed ``teacher_seed``), then trains the candidate's
     multi-task student on ``lambda * gold + (1 - lambda) * teacher`` targets. With teacher
     annealing lambda rises linearly from 0 to 1 over training (the student ends on the gold
     labels); without it lambda is 0 (pure distillation)."""
@@ -328,11 +407,17 @@ class EarlyStopping(_Model):
 
 
 class TrainingSpec(_Model):
-    epochs: int = Field(3, ge=1)
+    # None: the encoder kind's default (pretrained 3; models trained from scratch more, and on a
+    # small dataset enough epochs for the kind's minimum number of steps): polytask.spec.defaults,
+    # measured in docs/defaults.md. `polytask validate` prints the value a study will use.
+    epochs: int | None = Field(None, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)  # None: one pass over the training rows
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(128, ge=1)
-    learning_rate: float = Field(5e-5, gt=0)
+    # AdamW's peak learning rate (linear warm-up, then linear decay to 0). None: the encoder
+    # kind's default, as for epochs: a pretrained transformer wants ~1e-4, a network trained
+    # from scratch ~1e-3 (docs/defaults.md)
+    learning_rate: float | None = Field(None, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1)
     max_grad_norm: float | None = Field(1.0, gt=0)  # None: no clipping
@@ -438,9 +523,11 @@ class ComparisonSpec(_Model):
     """
 
     selection: Literal["best_epoch", "last_epoch"] = "best_epoch"
-    # One single-task model per main task and seed (the study's encoder, hard sharing, the same
-    # training settings and budget): the reference of Δm. Reused from any earlier study whose
-    # data, task, encoder, training settings and seed are identical (a fingerprint of them).
+    # One single-task model per main task and seed (the study's own model for that task alone:
+    # the same encoder, the layers of the study's `sharing` between encoder and head, the same
+    # head, training settings and budget): the reference of Δm. Reused from any earlier study
+    # whose data, task, encoder, sharing, heads, training settings and seed are identical (a
+    # fingerprint of them).
     single_task_baselines: bool = False
     reuse_baselines: bool = True
     baseline_cache: str | None = None  # a folder; None: <POLYTASK_CACHE>/baselines

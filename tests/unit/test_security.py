@@ -55,7 +55,7 @@ def test_the_built_command_lines_bind_to_localhost(tmp_path, monkeypatch):
     assert command[command.index("--host") + 1] == "127.0.0.1"
 
     served: list[list[str]] = []
-    monkeypatch.setattr(cli, "serve", lambda command, env: served.append(command) or 0)
+    monkeypatch.setattr(cli, "serve", lambda command, env, **options: served.append(command) or 0)
     Tracking(uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_id="1", parent_run_id="abc", study="s").save(tmp_path)
     for args in (["ui", str(tmp_path)], ["server"]):
         result = CliRunner().invoke(cli.app, args)

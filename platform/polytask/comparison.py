@@ -318,6 +318,8 @@ def _statistics(spec: StudySpec, comparison: Comparison) -> None:
     primary = {t.name: metrics[(t.name, t.primary_metric)] for t in spec.main_tasks}
     if trivial is not None:
         _did_it_learn(spec, comparison, trivial, primary)
+    if baseline is not None:
+        _within_noise(spec, comparison, baseline, primary)
     ranked = {t: primary[t] for t in primary if t not in comparison.unlearned} or primary
     ranks = stats.mean_rank({r.label: {c: r.mean(c) for c, _ in ranked.values()} for r in measured}, dict(ranked.values()))
     for row in measured:
@@ -373,6 +375,23 @@ def _did_it_learn(spec: StudySpec, comparison: Comparison, trivial: Row, primary
             f"(learning rate {spec.training.learning_rate:g}, {budget}). Check training.learning_rate (docs/defaults.md) and training.epochs, "
             f"or whether the inputs carry information about the labels."
         )
+
+
+def _within_noise(spec: StudySpec, comparison: Comparison, baseline: Row, primary: dict[str, tuple[str, str]]) -> None:
+    """A warning when no strategy's primary metric is clearly apart from the single-task
+    baseline's on any learned task (stats.clearly_apart): then the Δm% column ranks seed noise."""
+    strategies = [r for r in comparison.rows if r.kind in ("strategy", "front") and r.trials > 1]
+    tasks = [t for t in primary if t not in comparison.unlearned]
+    if baseline.trials < 2 or not strategies or not tasks:
+        return  # one seed has no noise estimate: the few-seeds warning speaks for it
+    if any(stats.clearly_apart(r.values.get(primary[t][0], []), baseline.values.get(primary[t][0], [])) for r in strategies for t in tasks):
+        return
+    spread = [r.delta_m_task for r in strategies if math.isfinite(r.delta_m_task)]
+    span = f" (Δm% from {min(spread):+.2f} to {max(spread):+.2f})" if spread else ""
+    comparison.warnings.append(
+        f"no strategy is clearly better or worse than the single-task baselines on any task{span}: each difference is within "
+        f"seed noise (2 standard errors over {baseline.trials} seeds, or under 1%), so the Δm% and rank order may not repeat with other seeds; add seeds"
+    )
 
 
 def _at(row: Row, column: str, i: int) -> float:

@@ -186,6 +186,18 @@ def clearly_better(values: Sequence[float], reference: float, direction: str, re
     return bool(gain > max(relative * abs(reference), floor, spread))
 
 
+def clearly_apart(a: Sequence[float], b: Sequence[float], relative: float = 0.01, floor: float = 0.005) -> bool:
+    """Whether two strategies' per-seed values differ by more than seed noise: |ā − b̄| must
+    exceed both 2 standard errors of the difference, 2·sqrt(s_a²/n_a + s_b²/n_b) (about a 95%
+    z-interval; a one-seed side contributes 0), and max(relative · |b̄|, floor), the smallest
+    difference a person would call real. NaNs are dropped; False when a side is empty."""
+    x, y = _finite(a), _finite(b)
+    if len(x) == 0 or len(y) == 0:
+        return False
+    error = math.sqrt(sum(v.var(ddof=1) / len(v) for v in (x, y) if len(v) > 1))
+    return bool(abs(x.mean() - y.mean()) > max(2 * error, relative * abs(y.mean()), floor))
+
+
 # ---------------------------------------------------------------------------------------------
 # Ranks and significance
 

@@ -171,7 +171,8 @@ def test_without_the_marker_a_question_mark_is_not_a_number(tmp_path):
     found = problems(study(gappy(tmp_path)))
     assert found[0] == (
         "data (data.source: files train.csv), train split, column 'age', row 7: value '?' is not a finite number (1 such rows), but 'age' is in "
-        "data.numeric_columns; fix the rows or list the column in data.categorical_columns"
+        "data.numeric_columns; if '?' means a missing value, add it to data.source.na_values (and choose data.missing); else fix the rows or list "
+        "the column in data.categorical_columns"
     )
 
 
@@ -560,3 +561,20 @@ def test_a_label_map_may_name_numeric_labels(tmp_path):
     assert spec.tasks[0].label_map == {"0": "no", "1": "yes"}
     data = prepare_data(spec, load_datasets(spec), None)
     assert data.tasks[0].classes == ["no", "yes"] and data.splits["train"].labels["rich"].tolist() == train["rich"].tolist()
+
+
+def test_a_file_without_a_header_row_read_with_one_is_told_so(tmp_path):
+    raw = adult_like(tmp_path)
+    raw["data"]["source"].update(header=True, column_names=None, comment="|")
+    found = problems(raw)
+    first_line = (tmp_path / "adult.data").read_text().splitlines()[0].split(",")
+    assert found[0] == (
+        f"data.source.header: the first line of files adult.data looks like a row of data, not column names ({', '.join(v.strip() for v in first_line)}): "
+        "set data.source.header: false and name the columns in data.source.column_names"
+    )
+    assert all("is not in the train split" in p for p in found[1:]) and len(found) == 1 + 5  # age, hours, workclass, sex, income
+
+
+def test_named_columns_that_are_missing_are_not_taken_for_a_missing_header(tmp_path):
+    raw = study(write(tmp_path, train=people(), validation=people(seed=1)), [{"name": "income", "label_column": "Income"}])
+    assert not any(p.startswith("data.source.header") for p in problems(raw))

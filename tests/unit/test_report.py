@@ -254,3 +254,21 @@ def test_params_vs_single_task_flags_a_capacity_difference(spec, trials):
     headers, body = headline(compare(spec, trials), spec)
     column = headers.index("params vs single-task")
     assert {c[0].removeprefix("★ "): c[column] for c in body}["pcgrad"] == "1.50×"
+
+
+def test_differences_within_seed_noise_are_called_so(spec, trials):
+    # every strategy's test metrics moved to within noise of the single-task baselines (0.80, 2.0):
+    # accuracy 0.79 / 0.83 (mean 0.81, 2 SE = 0.04 > 0.01) and mae 1.9 / 2.1 (2 SE = 0.2 > 0)
+    trials = trials.copy()
+    strategies = trials["role"] == "trial"
+    for seed, (accuracy, mae) in enumerate([(0.79, 1.9), (0.83, 2.1)]):
+        mine = strategies & (trials["seed"] == seed)
+        trials.loc[mine, f"test/{SUBJ}/accuracy"], trials.loc[mine, f"test/{RATING}/mae"] = accuracy, mae
+    warnings = compare(spec, trials).warnings
+    (noise,) = [w for w in warnings if w.startswith("no strategy is clearly better or worse than the single-task baselines")]
+    assert "within seed noise (2 standard errors over 2 seeds, or under 1%)" in noise and "Δm% from" in noise
+
+
+def test_a_difference_beyond_seed_noise_is_not_called_noise(spec, trials):
+    # equal's test accuracy 0.84 / 0.88 is 0.06 above the baselines' 0.80, beyond 2 SE (0.04)
+    assert not any("within seed noise" in w for w in compare(spec, trials).warnings)

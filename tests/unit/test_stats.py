@@ -12,6 +12,7 @@ from scipy import stats as scipy_stats
 from polytask.stats import (
     Estimate,
     bootstrap_p_value,
+    clearly_apart,
     clearly_better,
     delta_m_per_metric,
     delta_m_per_task,
@@ -364,3 +365,13 @@ def test_clearly_better_undefined_inputs():
     assert not clearly_better([0.9], math.nan, "max")
     with pytest.raises(ValueError):
         clearly_better([0.9], 0.5, "up")
+
+
+def test_clearly_apart_needs_two_standard_errors_and_one_percent():
+    # [0.80, 0.84] vs [0.70, 0.70]: diff 0.12, SE = sqrt(0.0008 / 2) = 0.02 → 2 SE 0.04 < 0.12
+    assert clearly_apart([0.80, 0.84], [0.70, 0.70])
+    # [0.70, 0.80] vs [0.70, 0.70]: diff 0.05, SE = sqrt(0.005 / 2) = 0.05 → 2 SE 0.10 > 0.05
+    assert not clearly_apart([0.70, 0.80], [0.70, 0.70])
+    # no spread, but under 1% of 0.70 (0.007): not apart; 0.71 is (0.01 > 0.007)
+    assert not clearly_apart([0.705, 0.705], [0.70, 0.70]) and clearly_apart([0.71, 0.71], [0.70, 0.70])
+    assert not clearly_apart([], [0.7]) and not clearly_apart([float("nan")], [0.7])

@@ -94,6 +94,26 @@ def check_frames(spec: StudySpec, datasets: list[Dataset] | dict[str, pd.DataFra
     return problems
 
 
+# Cell values that files commonly use for "missing" beyond pandas' own NA markers
+MISSING_MARKERS = {"?", "-", "--", ".", "n/a", "na", "missing", "unknown", "none", "not available", "*"}
+
+
+def _header_is_data(ds: Dataset) -> bool:
+    """Whether a CSV read with a header row took a row of data for the column names: some name
+    is a number (pandas would otherwise name an unnamed column 'Unnamed: 3', never '72')."""
+    if getattr(ds.source, "header", False) is not True or "train" not in ds.frames:
+        return False
+    return any(_is_number(str(name)) for name in ds.frames["train"].columns)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_dataset(spec: StudySpec, ds: Dataset) -> list[Problem]:
     problems: list[Problem] = []
     wanted = [*_input_columns(spec, ds), *((f"tasks[{i}].label_column", spec.tasks[i].label_column, f"set it to the column holding {spec.tasks[i].name}'s labels") for i in ds.tasks)]
@@ -111,6 +131,10 @@ def _check_dataset(spec: StudySpec, ds: Dataset) -> list[Problem]:
         also = f" (the {' and '.join(splits[1:])} {'splits lack' if len(splits) > 2 else 'split lacks'} it too)" if len(splits) > 1 else ""
         fix = f"did you mean '{close}'? If not, {fix}" if close else fix
         problems.append(Problem(field_name, f"column '{column}' is not in the {splits[0]} split of {ds.label_of(splits[0])} (columns: {listing(present, quote=False)}); {fix}{also}"))
+    if lacking and _header_is_data(ds):
+        names = listing(list(map(str, ds.frames["train"].columns)), quote=False)
+        problems.insert(0, Problem(f"{ds.where}.header", f"the first line of {describe_source(ds.source, 'train')} looks like a row of data, not column names ({names}): "
+                                   f"set {ds.where}.header: false and name the columns in {ds.where}.column_names"))
     if problems:
         return problems
     if isinstance(spec.encoder, TabularEncoderSpec):
@@ -164,9 +188,13 @@ def _check_numeric(spec: StudySpec, ds: Dataset) -> list[Problem]:
             bad = ~absent & numbers.isna().to_numpy()
             if bad.any():
                 position = int(np.flatnonzero(bad)[0])
+                value = values.iloc[position]
+                fix = "fix the rows or list the column in data.categorical_columns"
+                if hasattr(ds.source, "na_values") and str(value).strip().lower() in MISSING_MARKERS:  # a marker pandas does not know, such as '?'
+                    fix = f"if {value!r} means a missing value, add it to {ds.where}.na_values (and choose data.missing); else {fix}"
                 problems.append(Problem(
                     ds.at(split, column, position),
-                    f"value {values.iloc[position]!r} is not a finite number ({int(bad.sum()):,} such rows), but '{column}' is in data.numeric_columns; fix the rows or list the column in data.categorical_columns",
+                    f"value {value!r} is not a finite number ({int(bad.sum()):,} such rows), but '{column}' is in data.numeric_columns; {fix}",
                 ))
             gap = absent | np.isinf(numbers.to_numpy())
             if gap.any():

@@ -52,9 +52,9 @@ class FilesSource(_SourceCommon):
     .zip, .xz)."""
 
     kind: Literal["files"]
-    train: str
+    train: str  # the file of training rows
     validation: str | None = None  # when absent, split off the train file (see `split`)
-    test: str | None = None
+    test: str | None = None  # when absent, split off the train file (see `split`)
     # default: from the file extension (.csv, .tsv -- CSV with tabs --, .json, .jsonl, .parquet)
     format: Literal["csv", "json", "parquet"] | None = None
     # CSV only: the character between fields, such as ';' or '|' (a tab: "\t"); None: ','
@@ -103,12 +103,12 @@ class HubSource(_SourceCommon):
     """A Hugging Face dataset, where the hub can be reached."""
 
     kind: Literal["hub"]
-    name: str
-    config: str | None = None
-    revision: str | None = None
-    train_split: str = "train"
+    name: str  # the dataset's hub id, as datasets.load_dataset takes it
+    config: str | None = None  # the dataset's configuration (subset) name
+    revision: str | None = None  # a branch, tag or commit of the dataset's repository; None: the default branch
+    train_split: str = "train"  # the hub split that holds the training rows
     validation_split: str | None = "validation"  # None: split off train (see `split`)
-    test_split: str | None = "test"
+    test_split: str | None = "test"  # None: split off train (see `split`)
 
 
 Source = Annotated[Union[BuiltinSource, FilesSource, HubSource], Field(discriminator="kind")]
@@ -128,17 +128,17 @@ class SplitSpec(_Model):
     a property of the dataset, seeded independently of the trial seeds, so every trial of a
     study sees the same validation and test rows."""
 
-    validation: float = Field(0.1, gt=0, lt=0.5)
-    test: float = Field(0.1, ge=0, lt=0.5)
-    seed: int = 0
+    validation: float = Field(0.1, gt=0, lt=0.5)  # the fraction held out for validation
+    test: float = Field(0.1, ge=0, lt=0.5)  # the fraction held out for test
+    seed: int = 0  # seeds the split (not the trials)
 
 
 class ExampleLimits(_Model):
     """Use at most this many rows of each split (a fixed, seeded subsample); None: all."""
 
-    train: int | None = Field(None, gt=0)
-    validation: int | None = Field(None, gt=0)
-    test: int | None = Field(None, gt=0)
+    train: int | None = Field(None, gt=0)  # training rows at most
+    validation: int | None = Field(None, gt=0)  # validation rows at most
+    test: int | None = Field(None, gt=0)  # test rows at most
 
 
 class SamplingSpec(_Model):
@@ -159,12 +159,14 @@ class SamplingSpec(_Model):
     policy's shares of the epoch's steps exactly (largest remainder), in a seeded order.
     """
 
-    policy: Literal["proportional", "temperature", "annealed", "round_robin", "all"] = "proportional"
+    policy: Literal["proportional", "temperature", "annealed", "round_robin", "all"] = "proportional"  # see the list above
     alpha: float = Field(0.5, ge=0, le=1)  # temperature: the exponent
     final_alpha: float = Field(0.2, ge=0, le=1)  # annealed: the exponent in the last epoch
 
 
 class DataSpec(_Model):
+    """Where the examples come from and which columns the encoder reads."""
+
     # One dataset with a label column per task; None when each task names its own
     # (tasks[i].source, joined by `sampling`).
     source: Source | None = None
@@ -174,7 +176,7 @@ class DataSpec(_Model):
     # values; a missing value and one the train split lacks share code 0 (whatever `missing`
     # says). Numeric: standardised with the mean and std of the train split's values.
     categorical_columns: list[str] = []
-    numeric_columns: list[str] = []
+    numeric_columns: list[str] = []  # numeric feature columns (see categorical_columns)
     # A missing (empty, NaN, a na_values marker) or infinite value in a numeric column:
     # error: refuse the data, naming column, split, file and count;
     # impute: the train split's median of the column, plus one 0/1 missing-indicator feature
@@ -183,7 +185,7 @@ class DataSpec(_Model):
     # drop: drop rows with a missing numeric feature from every split (`polytask validate`
     #   counts them).
     missing: Literal["error", "impute", "drop"] = "error"
-    split: SplitSpec = SplitSpec()
+    split: SplitSpec = SplitSpec()  # the held-out fractions, where the source has no validation / test split
     max_examples: ExampleLimits = ExampleLimits()  # per dataset
     sampling: SamplingSpec | None = None  # with one dataset per task; None: proportional
 
@@ -208,11 +210,13 @@ IS_WEIGHTING = (WEIGHTINGS, "{name} is a weighting strategy, not a sharing: writ
 
 
 class TaskSpec(_Model):
-    name: str = Field(pattern=TASK_NAME_PATTERN)
+    """One task: its label column, its type and the metric that scores it."""
+
+    name: str = Field(pattern=TASK_NAME_PATTERN)  # the task's name in metrics, reports and per-task params
     # classification (one label per row), multilabel (a set of labels per row), regression (a
     # number per row), token_classification (a BIO tag per word; the text column holds words)
     type: Annotated[str, _registered("task type", TASK_TYPES)] = "classification"
-    label_column: str
+    label_column: str  # the column holding this task's labels (or targets)
     # classification / multilabel: the labels; token_classification: the tags ("O", "B-PER",
     # ...). Default: the sorted values seen in the train split.
     classes: list[str] | None = None
@@ -226,7 +230,7 @@ class TaskSpec(_Model):
     # This task's own dataset (then every task names one, and data.source is left out); its
     # text column when it differs from data.text_column.
     source: Source | None = None
-    text_column: str | None = None
+    text_column: str | None = None  # this task's own dataset's text column; None: data.text_column
     # An auxiliary task is trained like the others but left out of the objective the search
     # optimises, of model selection (val/score) and of the comparison's headline.
     auxiliary: bool = False
@@ -266,7 +270,7 @@ class TaskSpec(_Model):
 
 class _EncoderCommon(_Model):
     trainable_layers: int | None = Field(None, ge=0)  # top N transformer layers trained; None: all
-    pooling: Literal["mean", "cls"] = "mean"
+    pooling: Literal["mean", "cls"] = "mean"  # one vector per text: the mean of the token states or the [CLS] token's
     max_length: int = Field(128, ge=8, le=4096)  # tokens per text after truncation
     dropout: float = Field(0.1, ge=0, lt=1)  # before each task head
 
@@ -276,7 +280,7 @@ class PretrainedEncoder(_EncoderCommon):
     Hugging Face layout, or a hub model id (where the hub can be reached)."""
 
     kind: Literal["pretrained"]
-    name: str = "minilm-l6"
+    name: str = "minilm-l6"  # a pinned artifact name, a local directory or a hub model id (see above)
     # With trainable_layers set: compute the frozen layers once per study, not in every step of
     # every trial (see polytask.frozen). Off: every trial runs the whole encoder.
     cache_frozen_layers: bool = True
@@ -287,11 +291,11 @@ class RandomEncoder(_EncoderCommon):
     training texts. Runs offline; meant for tests and smoke studies."""
 
     kind: Literal["random"]
-    hidden_size: int = Field(64, ge=8)
-    layers: int = Field(2, ge=1)
-    heads: int = Field(2, ge=1)
-    intermediate_size: int = Field(128, ge=8)
-    vocab_size: int = Field(2000, ge=100)
+    hidden_size: int = Field(64, ge=8)  # width of the token states
+    layers: int = Field(2, ge=1)  # transformer layers
+    heads: int = Field(2, ge=1)  # attention heads per layer
+    intermediate_size: int = Field(128, ge=8)  # width of each layer's feed-forward block
+    vocab_size: int = Field(2000, ge=100)  # size of the WordPiece vocabulary trained on the training texts
 
 
 class TabularEncoderSpec(_Model):
@@ -314,7 +318,7 @@ class CnnEncoderSpec(_Model):
 
     kind: Literal["cnn"]
     channels: list[Annotated[int, Field(ge=1)]] = Field([32, 64], min_length=1)  # one conv block each
-    kernel_size: int = Field(3, ge=1)
+    kernel_size: int = Field(3, ge=1)  # side of each convolution's square kernel
     stage_dropout: float = Field(0.0, ge=0, lt=1)  # after each block
     dropout: float = Field(0.1, ge=0, lt=1)  # before each task head
 
@@ -325,11 +329,11 @@ class VitEncoderSpec(_Model):
 
     kind: Literal["vit"]
     patch_size: int = Field(4, ge=1)  # must divide the image size
-    hidden_size: int = Field(64, ge=8)
-    layers: int = Field(2, ge=1)
-    heads: int = Field(2, ge=1)
-    intermediate_size: int = Field(128, ge=8)
-    pooling: Literal["cls", "mean"] = "cls"
+    hidden_size: int = Field(64, ge=8)  # width of the patch tokens' states
+    layers: int = Field(2, ge=1)  # transformer layers
+    heads: int = Field(2, ge=1)  # attention heads per layer
+    intermediate_size: int = Field(128, ge=8)  # width of each layer's feed-forward block
+    pooling: Literal["cls", "mean"] = "cls"  # the [CLS] token's state, or the mean over all tokens ([CLS] included)
     stage_dropout: float = Field(0.0, ge=0, lt=1)  # the transformer's own dropout
     dropout: float = Field(0.1, ge=0, lt=1)  # before each task head
 
@@ -342,14 +346,14 @@ IMAGE_ENCODERS = (CnnEncoderSpec, VitEncoderSpec)
 class SharingSpec(_Model):
     """Which parameters the tasks share (`polytask strategies` lists the architectures)."""
 
-    name: Annotated[str, _registered("sharing strategy", SHARINGS, IS_WEIGHTING)] = "hard"
+    name: Annotated[str, _registered("sharing strategy", SHARINGS, IS_WEIGHTING)] = "hard"  # the architecture
     params: dict[str, Any] = {}  # the architecture's hyperparameters; per-task ones may map task -> value
 
 
 class HeadsSpec(_Model):
     """Every task's head: dropout, a tower of ReLU layers of these widths, the output layer."""
 
-    hidden: list[Annotated[int, Field(ge=1)]] = []
+    hidden: list[Annotated[int, Field(ge=1)]] = []  # widths of the tower's layers; []: the output layer alone
 
 
 # --------------------------------------------------------------------------- candidates
@@ -361,17 +365,20 @@ class SearchSpec(_Model):
     tasks, so equal weighting is the point (1, ..., 1). Multi-objective (one objective per task's
     primary validation metric), so the candidate yields a Pareto front."""
 
-    trials: int = Field(ge=1)
-    low: float = Field(0.1, gt=0)
-    high: float = Field(10.0, gt=0)
+    trials: int = Field(ge=1)  # weight configurations Optuna tries
+    low: float = Field(0.1, gt=0)  # the lower end of each raw weight's range
+    high: float = Field(10.0, gt=0)  # the upper end (above low)
     seed: int = 0  # Optuna sampler seed
 
 
 class CandidateSpec(_Model):
+    """One strategy the study compares: a task weighting, optionally with its own sharing, sampling
+    or distillation, and optionally a search over task weights (tuned scalarization)."""
+
     name: str | None = Field(None, pattern=NAME_PATTERN)  # default: weighting, or sharing-weighting
-    weighting: Annotated[str, _registered("weighting strategy", WEIGHTINGS, IS_SHARING)] = "equal"
+    weighting: Annotated[str, _registered("weighting strategy", WEIGHTINGS, IS_SHARING)] = "equal"  # the task-weighting strategy (see `polytask strategies`)
     params: dict[str, Any] = {}  # the strategy's hyperparameters (`polytask strategies` lists them)
-    search: SearchSpec | None = None
+    search: SearchSpec | None = None  # scalarization only: search its task weights
     sharing: SharingSpec | None = None  # None: the study's sharing
     sampling: SamplingSpec | None = None  # one dataset per task: None, the study's data.sampling
     # Distil the study's single-task teachers into this candidate (see DistillationSpec).
@@ -394,34 +401,39 @@ class DistillationSpec(_Model):
     annealing lambda rises linearly from 0 to 1 over training (the student ends on the gold
     labels); without it lambda is 0 (pure distillation)."""
 
-    teacher_seed: int = 0
-    annealing: bool = True
+    teacher_seed: int = 0  # the seed every teacher trains with
+    annealing: bool = True  # teacher annealing (see above); false: pure distillation
 
 
 # --------------------------------------------------------------------------- running
 
 
 class EarlyStopping(_Model):
+    """Stop a trial whose validation score has not improved for `patience` epochs."""
+
     patience: int | None = Field(None, ge=1)  # epochs without improvement of val/score; None: off
-    min_delta: float = Field(0.0, ge=0)
+    min_delta: float = Field(0.0, ge=0)  # the rise in val/score that counts as an improvement
 
 
 class TrainingSpec(_Model):
+    """How every trial trains: the same settings for every candidate, so that strategies differ
+    only in what they are."""
+
     # None: the encoder kind's default (pretrained 3; models trained from scratch more, and on a
     # small dataset enough epochs for the kind's minimum number of steps): polytask.spec.defaults,
     # measured in docs/defaults.md. `polytask validate` prints the value a study will use.
     epochs: int | None = Field(None, ge=1)
     steps_per_epoch: int | None = Field(None, ge=1)  # None: one pass over the training rows
-    batch_size: int = Field(32, ge=1)
-    eval_batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(32, ge=1)  # rows per training batch
+    eval_batch_size: int = Field(128, ge=1)  # rows per batch when evaluating or predicting
     # AdamW's peak learning rate (linear warm-up, then linear decay to 0). None: the encoder
     # kind's default, as for epochs: a pretrained transformer wants ~1e-4, a network trained
     # from scratch ~1e-3 (docs/defaults.md)
     learning_rate: float | None = Field(None, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)  # AdamW's; none on biases and norm scales
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)  # the fraction of all training steps the learning rate warms up over
     max_grad_norm: float | None = Field(1.0, gt=0)  # None: no clipping
-    early_stopping: EarlyStopping = EarlyStopping()
+    early_stopping: EarlyStopping = EarlyStopping()  # off unless patience is set
     evaluate_test: bool = True  # evaluate the selected (best validation) epoch on the test split
     log_every_steps: int = Field(10, ge=1)  # step-level MLflow points: train losses, task weights
     # How gradient strategies get per-task gradients: K sequential VJPs or one batched (vmapped)
@@ -434,8 +446,8 @@ class TrainingSpec(_Model):
 class ResourcesSpec(_Model):
     """Ray resources of one trial. Torch uses as many threads as CPUs given."""
 
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
+    cpu: float = Field(1.0, gt=0)  # CPUs per trial
+    gpu: float = Field(0.0, ge=0)  # GPUs per trial: a fraction of one (trials share it) or a whole number
 
     @field_validator("gpu")
     @classmethod
@@ -466,21 +478,24 @@ class SchedulerSpec(_Model):
       weights per step (``weight/<task>``): the schedule it followed.
     """
 
-    kind: Literal["fifo", "asha", "pbt"] = "fifo"
+    kind: Literal["fifo", "asha", "pbt"] = "fifo"  # see the list above
     grace_period: int = Field(1, ge=1)  # asha: epochs every trial trains before it may be stopped
-    reduction_factor: float = Field(2.0, gt=1)  # asha
+    reduction_factor: float = Field(2.0, gt=1)  # asha: the top 1/reduction_factor of the trials at each rung go on
     perturbation_interval: int = Field(1, ge=1)  # pbt: epochs between exploit/explore steps
-    quantile_fraction: float = Field(0.25, gt=0, le=0.5)  # pbt
-    resample_probability: float = Field(0.25, ge=0, le=1)  # pbt
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5)  # pbt: the share of the population in the bottom (and in the top) quantile
+    resample_probability: float = Field(0.25, ge=0, le=1)  # pbt: the chance a perturbation is a fresh draw instead of x0.8 / x1.2
     # pbt: every member waits at each perturbation step for the others, so the quantiles are of
     # the whole population at the same epoch (false: members exploit whoever has reported so far)
     synchronous: bool = True
 
 
 class ExecutionSpec(_Model):
+    """How Ray Tune runs the trials: concurrency, retries, the trial scheduler and where trial
+    results and checkpoints are kept."""
+
     max_concurrent_trials: int | None = Field(None, ge=1)  # None: as many as resources allow
     max_retries: int = Field(1, ge=0)  # a failed trial is retried from its last checkpoint
-    scheduler: SchedulerSpec = SchedulerSpec()
+    scheduler: SchedulerSpec = SchedulerSpec()  # when Ray Tune stops or changes trials
     # Where Ray Tune keeps the trials' results and checkpoints: a folder every node of the
     # cluster can read and write (a shared filesystem), or a URI such as s3://bucket/prefix
     # (pyarrow filesystems; credentials from the environment). None: <output>/tune, which is
@@ -489,6 +504,8 @@ class ExecutionSpec(_Model):
 
 
 class OptunaSpec(_Model):
+    """The Optuna study behind searched candidates."""
+
     # Where Optuna keeps the task-weight search: None keeps it in memory (saved with Tune's
     # experiment state, so `polytask resume` continues it); an RDB URL (sqlite:///optuna.db,
     # postgresql://user@host/db) lets `optuna-dashboard <URL>` watch the search live.
@@ -496,6 +513,8 @@ class OptunaSpec(_Model):
 
 
 class TrackingSpec(_Model):
+    """Where MLflow records the study."""
+
     # An MLflow tracking URI: http://host:5000 for a tracking server (`polytask server`), which
     # a study on a cluster needs. None: sqlite:///<output>/mlflow.db. `polytask run
     # --tracking-uri` (or MLFLOW_TRACKING_URI) sets it.
@@ -509,7 +528,7 @@ class TuningSpec(_Model):
     with the best validation ``val/score`` is trained on every seed. Without it only the searched
     candidates are tuned, which favours them (Xin et al., NeurIPS 2022)."""
 
-    trials: int = Field(ge=1)
+    trials: int = Field(ge=1)  # trials per candidate
     learning_rate: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]  # [low, high], drawn log-uniformly
     seed: int = 0  # Optuna sampler seed
 
@@ -522,16 +541,16 @@ class ComparisonSpec(_Model):
     model, and a tuned candidate's configuration is chosen on validation too.
     """
 
-    selection: Literal["best_epoch", "last_epoch"] = "best_epoch"
+    selection: Literal["best_epoch", "last_epoch"] = "best_epoch"  # which epoch answers for a trial: its best val/score's or its last
     # One single-task model per main task and seed (the study's own model for that task alone:
     # the same encoder, the layers of the study's `sharing` between encoder and head, the same
     # head, training settings and budget): the reference of Δm. Reused from any earlier study
     # whose data, task, encoder, sharing, heads, training settings and seed are identical (a
     # fingerprint of them).
     single_task_baselines: bool = False
-    reuse_baselines: bool = True
+    reuse_baselines: bool = True  # reuse a baseline with the same fingerprint from an earlier study (see above)
     baseline_cache: str | None = None  # a folder; None: <POLYTASK_CACHE>/baselines
-    tuning: TuningSpec | None = None
+    tuning: TuningSpec | None = None  # None: only the searched candidates are tuned
     # Each strategy against tuned scalarization: Welch's t-test or a bootstrap test (over seeds).
     significance_test: Literal["welch", "bootstrap"] = "welch"
     confidence: float = Field(0.95, gt=0, lt=1)  # of the confidence intervals over seeds
@@ -541,22 +560,26 @@ class ComparisonSpec(_Model):
 
 
 class StudySpec(_Model):
-    name: str = Field(pattern=NAME_PATTERN)
-    description: str = ""
-    data: DataSpec
-    tasks: list[TaskSpec] = Field(min_length=1)
-    encoder: EncoderSpec
+    """A study: the data and its tasks, the model (encoder, sharing, heads), the candidate strategies
+    to compare, the seeds each is trained on, and how trials train, run and are compared. Written
+    in YAML; `polytask validate SPEC` checks it against its data before anything starts."""
+
+    name: str = Field(pattern=NAME_PATTERN)  # names the output folder and the MLflow experiment (by default)
+    description: str = ""  # free text, shown at the top of the report
+    data: DataSpec  # the dataset(s) and their columns
+    tasks: list[TaskSpec] = Field(min_length=1)  # the tasks learned together
+    encoder: EncoderSpec  # the input model the tasks share; `kind` picks one of the encoders
     sharing: SharingSpec = SharingSpec()  # the default of every candidate
-    heads: HeadsSpec = HeadsSpec()
-    candidates: list[CandidateSpec] = Field(min_length=1)
+    heads: HeadsSpec = HeadsSpec()  # every task's head
+    candidates: list[CandidateSpec] = Field(min_length=1)  # the strategies compared, each trained on every seed
     distillation: DistillationSpec = DistillationSpec()  # used when a candidate sets distill
-    seeds: list[int] = Field([0], min_length=1)
-    training: TrainingSpec = TrainingSpec()
-    resources: ResourcesSpec = ResourcesSpec()
-    execution: ExecutionSpec = ExecutionSpec()
-    optuna: OptunaSpec = OptunaSpec()
-    comparison: ComparisonSpec = ComparisonSpec()
-    tracking: TrackingSpec = TrackingSpec()
+    seeds: list[int] = Field([0], min_length=1)  # every candidate is trained once per seed
+    training: TrainingSpec = TrainingSpec()  # the optimiser, epochs and batches of every trial
+    resources: ResourcesSpec = ResourcesSpec()  # per trial
+    execution: ExecutionSpec = ExecutionSpec()  # how Ray Tune runs the trials
+    optuna: OptunaSpec = OptunaSpec()  # where the weight search is kept
+    comparison: ComparisonSpec = ComparisonSpec()  # how the candidates are compared
+    tracking: TrackingSpec = TrackingSpec()  # where MLflow records the study
     output: str | None = None  # None: runs/<name>, relative to the working directory
 
     @property

@@ -8,10 +8,10 @@ many training steps at least each kind needs to learn something on data it has n
 For each encoder kind (``pretrained`` MiniLM-L6 with its top 2 layers trained, ``random`` a small
 randomly initialised BERT, ``tabular`` embeddings + MLP, ``cnn``, ``vit``) and two or three
 pinned offline datasets each, the script trains the study's multi-task model in-process (no
-Ray, no MLflow: ``polytask.train.train``, as a trial runs it) with equal weighting over all the
+Ray, no MLflow: ``polytask.training.train.train``, as a trial runs it) with equal weighting over all the
 dataset's tasks and hard sharing, and reads each task's primary validation metric at the epoch
 selected on validation (``best/val/<task>/<metric>``, as the comparison does). It compares the
-metric with the trivial predictor's (``polytask.trivial``: majority class / class priors, the
+metric with the trivial predictor's (``polytask.results.trivial``: majority class / class priors, the
 train mean or median), which a model that never reads its input scores. Three phases:
 
 * ``grid``: every learning rate of the kind's grid, two seeds, a fixed budget per dataset
@@ -62,13 +62,13 @@ import pandas as pd
 import torch
 import yaml
 
-from polytask import frozen
-from polytask.artifacts import Artifact, fetch
 from polytask.data.multi_fashion import different_class_partners, overlay
+from polytask.ops.artifacts import Artifact, fetch
+from polytask.results.trivial import trivial_metrics
 from polytask.spec import parse_spec
-from polytask.study import prepare
-from polytask.train import Diverged, TrialPlan, train
-from polytask.trivial import trivial_metrics
+from polytask.study.run import prepare
+from polytask.training import frozen
+from polytask.training.train import Diverged, TrialPlan, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO / "runs" / "default_settings" / "results.json"
@@ -781,12 +781,12 @@ def write_markdown(path: Path, results: Results, plan: Plan, command: str) -> No
         f"Machine: {os.cpu_count()} CPU cores, no GPU ({stdlib_platform.machine()}, torch {torch.__version__}, {results.sessions[-1]['threads'] if results.sessions else 1} torch thread, one process);",
         f"wall time {_clock(wall)} (min:s) for {len(results.cells)} training runs and their data preparation.",
         "",
-        "Every run trains the study's multi-task model as a trial does (`polytask.train.train`, in one process,",
+        "Every run trains the study's multi-task model as a trial does (`polytask.training.train.train`, in one process,",
         "without Ray or MLflow): the encoder, hard sharing, one linear head per task, **equal weighting of all the",
         "dataset's tasks**, AdamW (weight decay 0.01, none on biases and norms), batch 32, linear warmup over 10%",
         "of the steps then linear decay to 0, gradients clipped at norm 1.0. Each task's **primary validation",
         "metric at the epoch selected on validation** (`best/val/<task>/<metric>`, as the comparison reads it) is",
-        "compared with the **trivial predictor's** on the same rows (`polytask.trivial`: the train split's class",
+        "compared with the **trivial predictor's** on the same rows (`polytask.results.trivial`: the train split's class",
         "priors, so the majority class and ROC AUC 0.5; the train median for MAE), which a model that never reads",
         "its input scores. A run that diverged (a NaN loss) counts as the trivial predictor.",
         "",

@@ -9,10 +9,10 @@ sentiment missing on a third of them, as in the quickstart) and a randomly initi
 (hidden 128, 2 layers), so nothing is downloaded. One candidate (equal weighting) over N seeds:
 N identical-cost trials, one CPU and one torch thread each.
 
-1. ``loop``: the data prepared once (``polytask.study.prepare``), then every planned trial
-   trained back to back by ``polytask.train.train`` with a reporter that does nothing, one torch
+1. ``loop``: the data prepared once (``polytask.study.run.prepare``), then every planned trial
+   trained back to back by ``polytask.training.train.train`` with a reporter that does nothing, one torch
    thread, after one untimed warm-up training. Sum of the trainings: T_loop.
-2. ``study, 1 at a time``: the same trials through ``polytask.study.run_study`` on a local Ray
+2. ``study, 1 at a time``: the same trials through ``polytask.study.run.run_study`` on a local Ray
    (``max_concurrent_trials: 1``; the study reuses actors). Its one-off parts are timed apart by
    wrapping, in this process only, the functions run_study calls: ``ray.init`` (called here
    first, with run_study's arguments), ``prepare``, ``start_study`` (MLflow parent run),
@@ -56,13 +56,13 @@ import pandas as pd
 import torch
 from rich.console import Console
 
-import polytask.report
-import polytask.study
-from polytask.search import plan_trials
-from polytask.server import free_port
+import polytask.results.report
+import polytask.study.run
+from polytask.ops.server import free_port
 from polytask.spec import StudySpec
-from polytask.study import prepare, run_study
-from polytask.train import TrialPlan, train
+from polytask.study.run import prepare, run_study
+from polytask.study.search import plan_trials
+from polytask.training.train import TrialPlan, train
 
 REPO = Path(__file__).resolve().parents[1]
 ENCODER = {"kind": "random", "hidden_size": 128, "layers": 2, "heads": 2, "intermediate_size": 256, "vocab_size": 500, "max_length": 32}
@@ -153,11 +153,11 @@ class Phases:
     A function that is no longer there is skipped (its time then shows under "other")."""
 
     HOOKS = [
-        ("prepare", polytask.study, "prepare"),
-        ("parent_run", polytask.study, "start_study"),
-        ("settle", polytask.study, "settle_runs"),
-        ("report", polytask.report, "write_report"),
-        ("report", polytask.report, "print_table"),
+        ("prepare", polytask.study.run, "prepare"),
+        ("parent_run", polytask.study.run, "start_study"),
+        ("settle", polytask.study.run, "settle_runs"),
+        ("report", polytask.results.report, "write_report"),
+        ("report", polytask.results.report, "print_table"),
     ]
 
     def __init__(self) -> None:
@@ -346,7 +346,7 @@ def _actor_nodes() -> dict[int, str]:
 def _read_trials(record: StudyRun, tracking, output: Path, fit_window: tuple[float, float] | None, actor_nodes: dict[int, str]) -> None:
     """Each trial's span from its MLflow run; its actor (pid) from Tune's result.json files;
     its node from the run's ``polytask.node`` tag where trials set one, else the actor's node."""
-    from polytask.tracking import client
+    from polytask.ops.tracking import client
 
     runs = client(tracking.uri).search_runs([tracking.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'", max_results=10_000)
     pids = {}  # Tune trial id -> pid of the actor that ran it

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from polytask import frozen
-from polytask.model import build_model
 from polytask.spec import load_spec
-from polytask.study import prepare
-from polytask.train import TrialPlan, evaluate, train
+from polytask.study.run import prepare
+from polytask.training import frozen
+from polytask.training.model import build_model
+from polytask.training.train import TrialPlan, evaluate, train
 
 REPO = Path(__file__).resolve().parents[1]
 

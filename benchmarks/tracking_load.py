@@ -7,12 +7,12 @@
 
 The backend store is a throwaway PostgreSQL server from the Debian packages (``apt-get install
 postgresql``; started and removed here, as the tests do) or a SQLite file; the server is
-polytask's recipe (:class:`polytask.server.TrackingServer`, one worker). A real study of 16
+polytask's recipe (:class:`polytask.ops.server.TrackingServer`, one worker). A real study of 16
 concurrent trials would not fit a small machine, so each trial is simulated, faithfully on the
 tracking side: a process that opens a nested run under one parent run with polytask's own
-:class:`polytask.tracking.TrialRun` (tags, params), logs ``--metrics`` step metrics at every
+:class:`polytask.ops.tracking.TrialRun` (tags, params), logs ``--metrics`` step metrics at every
 step and a handful of epoch metrics at every epoch end, flushes at every epoch end (one
-``log_batch``, as :class:`polytask.trial.TuneReporter` does before ``tune.report``) and finishes
+``log_batch``, as :class:`polytask.study.trial.TuneReporter` does before ``tune.report``) and finishes
 the run. It does no training, so the load is the worst case: every writer logs as fast as the
 server answers (``--step-seconds`` adds a pause per step).
 
@@ -131,7 +131,7 @@ class Load:
 
 def _writer(index: int, tracking: dict, load: Load, start: multiprocessing.synchronize.Barrier, flushed, results) -> None:
     """One simulated trial (a process of its own, as a Ray trial actor is)."""
-    from polytask.tracking import Tracking, TrialRun
+    from polytask.ops.tracking import Tracking, TrialRun
 
     try:
         run = TrialRun.open(
@@ -165,7 +165,7 @@ def run_load(uri: str, load: Load, fault: Callable[[], float] | None = None, tim
     done (while the writers go on) and returns the outage in seconds. Returns the figures."""
     from mlflow import MlflowClient
 
-    from polytask.tracking import client, retrying
+    from polytask.ops.tracking import client, retrying
 
     mlflow = client(uri)
     experiment = retrying(lambda: mlflow.create_experiment(f"tracking-load-{time.time_ns()}"))
@@ -293,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="write the raw figures to this file")
     args = parser.parse_args(argv)
 
-    from polytask.server import TrackingServer, mask_credentials
+    from polytask.ops.credentials import mask_credentials
+    from polytask.ops.server import TrackingServer
 
     load = Load(writers=args.writers, steps=args.steps, metrics=args.metrics, steps_per_epoch=args.steps_per_epoch, step_seconds=args.step_seconds)
     command = "python benchmarks/tracking_load.py " + shlex.join(argv if argv is not None else sys.argv[1:])

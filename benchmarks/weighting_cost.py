@@ -36,11 +36,11 @@ import torch
 from torch import Tensor, nn
 
 from polytask.encoders import TextEncoder, build_backbone
-from polytask.model import MultiTaskModel
 from polytask.spec.models import PretrainedEncoder, RandomEncoder, TrainingSpec
 from polytask.strategies.sharing import HardSharing
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, Weighting, get_weighting
-from polytask.train import autocast_context, task_losses, training_step
+from polytask.training.model import MultiTaskModel
+from polytask.training.train import autocast_context, task_losses, training_step
 
 ENCODERS = {
     "tiny": RandomEncoder(kind="random", hidden_size=64, layers=2, heads=2, intermediate_size=128, vocab_size=2000),

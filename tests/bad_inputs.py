@@ -151,7 +151,7 @@ def full_disk(ws: Workspace) -> Iterator[None]:
             from unittest import mock
 
             empty = shutil.disk_usage(ws.tmp)._replace(free=0)
-            with mock.patch("polytask.preflight.shutil.disk_usage", return_value=empty):
+            with mock.patch("polytask.ops.preflight.shutil.disk_usage", return_value=empty):
                 yield
     finally:
         if mounted:

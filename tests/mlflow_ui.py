@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polytask.server import answers, free_port, stop_process_group
+from polytask.ops.server import answers, free_port, stop_process_group
 from tests.debian import ensure_packages
 
 PACKAGES = ["chromium", "chromium-driver"]  # Debian's Chromium and its matching chromedriver
@@ -62,11 +62,11 @@ def ensure_chromium() -> str | None:
 
 
 def study_runs(output: Path):
-    """A study's :class:`~polytask.tracking.Tracking` (from ``study.json``) and its trials' nested
+    """A study's :class:`~polytask.ops.tracking.Tracking` (from ``study.json``) and its trials' nested
     MLflow runs, read from MLflow, oldest first."""
     from mlflow import MlflowClient
 
-    from polytask.tracking import Tracking
+    from polytask.ops.tracking import Tracking
 
     tracking = Tracking.load(Path(output))
     client = MlflowClient(tracking.uri)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from polytask.server import free_port
+from polytask.ops.server import free_port
 from tests.debian import ensure_packages
 
 

@@ -9,10 +9,10 @@ import torch
 from torch import Tensor, nn
 
 from polytask.encoders import Encoder, TextEncoder
-from polytask.gradients import backward
-from polytask.model import MultiTaskModel
 from polytask.strategies.sharing import Sharing
 from polytask.strategies.weighting import GradientAggregator
+from polytask.training.gradients import backward
+from polytask.training.model import MultiTaskModel
 
 TASKS = ["a", "b", "c"]
 

@@ -20,7 +20,8 @@ from rich.console import Console
 
 from polytask import __version__
 from polytask.errors import Problem, StudyError
-from polytask.server import client_host, mask_credentials, serve, server_env
+from polytask.ops.credentials import mask_credentials
+from polytask.ops.server import client_host, serve, server_env
 
 app = typer.Typer(
     name="polytask",
@@ -64,7 +65,7 @@ def run(
 ) -> None:
     """Run a study: every candidate x seed as a Ray Tune trial, logged to MLflow, compared at the end."""
     from polytask.spec import load_spec, with_overrides
-    from polytask.study import run_study
+    from polytask.study.run import run_study
 
     try:
         study = with_overrides(load_spec(spec), storage=storage, tracking_uri=tracking_uri)
@@ -82,7 +83,7 @@ def resume(
 ) -> None:
     """Continue a study whose driver died: finished trials are kept, interrupted ones continue
     from their last checkpoint, the Optuna search goes on, and every trial keeps one MLflow run."""
-    from polytask.study import resume_study
+    from polytask.study.run import resume_study
 
     try:
         result = resume_study(output, address=address, console=console, verbose=verbose)
@@ -106,7 +107,7 @@ def validate(
     per task, what its data holds."""
     from polytask.data import check_frames, load_datasets, summarise
     from polytask.spec import load_spec, resolve_training
-    from polytask.study import prepare
+    from polytask.study.run import prepare
 
     try:
         study, train_rows = load_spec(spec), None
@@ -189,9 +190,9 @@ def report(
     to: Annotated[Optional[Path], typer.Option("--to", help="Folder for the report files (default: the output folder; with --experiment, runs/<study>-<run>).", show_default=False)] = None,
 ) -> None:
     """Rebuild a study's report (Markdown, HTML, CSV, figures) from its MLflow runs, and attach it to the study's parent run."""
-    from polytask.report import from_experiment, print_table, write_report
+    from polytask.ops.tracking import Tracking
+    from polytask.results.report import from_experiment, print_table, write_report
     from polytask.spec import load_spec
-    from polytask.tracking import Tracking
 
     if (output is None) == (experiment is None):
         _fail(StudyError([Problem("OUTPUT", "give a study's output folder, or --experiment NAME (with --tracking-uri) to read MLflow alone, not both")]))
@@ -219,7 +220,7 @@ def ui(
     port: Annotated[int, typer.Option(help="Port of the MLflow UI.")] = 5000,
 ) -> None:
     """Open the MLflow UI on a study's tracking store."""
-    from polytask.tracking import Tracking
+    from polytask.ops.tracking import Tracking
 
     if not (output / "study.json").is_file():
         _fail(StudyError([_no_study(output)]))
@@ -244,7 +245,7 @@ def server(
     artifacts_destination: Annotated[Optional[str], typer.Option("--artifacts-destination", help="Where artifacts are stored (default: $MLFLOW_ARTIFACTS_DESTINATION, else runs/mlflow-server/artifacts); s3://... needs boto3.", show_default=False)] = None,
 ) -> None:
     """Start an MLflow tracking server that studies on a Ray cluster can log to (tracking.uri)."""
-    from polytask.server import resolve_stores, server_command
+    from polytask.ops.server import resolve_stores, server_command
 
     backend, artifacts = resolve_stores(backend_store_uri, artifacts_destination)
     reachable = socket.gethostname() if host in ("0.0.0.0", "::") else host  # what clients should use
@@ -268,7 +269,7 @@ def submit(
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Stream the job's logs until it ends (--no-wait: submit and return).")] = True,
 ) -> None:
     """Run a study on a Ray cluster as a Ray job: the spec is checked here, the working directory shipped, the logs streamed."""
-    from polytask.jobs import submit_study
+    from polytask.ops.jobs import submit_study
 
     try:
         code = submit_study(spec, address, output=output, storage=storage, tracking_uri=tracking_uri, working_dir=working_dir, wait=wait, console=console)
@@ -280,8 +281,8 @@ def submit(
 @app.command()
 def fetch(names: Annotated[Optional[list[str]], typer.Argument(help="Artifacts to fetch (default: all).", show_default=False)] = None) -> None:
     """Download pinned data and weights into the cache (for offline use later)."""
-    from polytask.artifacts import ARTIFACTS, ArtifactError, cache_root
-    from polytask.artifacts import fetch as fetch_artifact
+    from polytask.ops.artifacts import ARTIFACTS, ArtifactError, cache_root
+    from polytask.ops.artifacts import fetch as fetch_artifact
 
     for name in names or list(ARTIFACTS):
         try:

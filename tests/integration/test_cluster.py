@@ -12,9 +12,9 @@ from mlflow import MlflowClient
 from ray.cluster_utils import Cluster
 from rich.console import Console
 
-from polytask.server import TrackingServer
+from polytask.ops.server import TrackingServer
 from polytask.spec import parse_spec
-from polytask.study import run_study
+from polytask.study.run import run_study
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from polytask.ops.tracking import trial_runs
 from polytask.spec import parse_spec
-from polytask.study import run_study
-from polytask.tracking import trial_runs
+from polytask.study.run import run_study
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

@@ -7,7 +7,7 @@ numbers quoted in docs/reliability-faults.md (run with ``-s`` to see them).
      parameters become NaN and the next step's losses are NaN -> the trial ends *diverged* at a
      known step, with no retry;
    - ``dwa/seed0`` raises once before epoch 2 (``POLYTASK_FAULT`` with a marker file,
-     polytask.faults) -> retried from its epoch-1 checkpoint in the same MLflow run, finishes;
+     polytask.ops.faults) -> retried from its epoch-1 checkpoint in the same MLflow run, finishes;
    - ``rlw/seed0`` raises before epoch 2 on every attempt -> ``max_retries + 1`` attempts, then
      FAILED with its reason;
    - ``equal/seed0`` finishes untouched, and the report lists the two that did not finish.
@@ -29,10 +29,10 @@ from mlflow import MlflowClient
 from ray.cluster_utils import Cluster
 from rich.console import Console
 
+from polytask.ops.tracking import Tracking, retrying
 from polytask.spec import parse_spec
-from polytask.study import prepare, run_study
-from polytask.tracking import Tracking, retrying
-from polytask.train import Diverged, TrialPlan, train
+from polytask.study.run import prepare, run_study
+from polytask.training.train import Diverged, TrialPlan, train
 from tests.support import Recorder, study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

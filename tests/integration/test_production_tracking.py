@@ -12,9 +12,9 @@ import sqlalchemy
 from mlflow import MlflowClient
 from rich.console import Console
 
-from polytask.server import TrackingServer
+from polytask.ops.server import TrackingServer
 from polytask.spec import parse_spec
-from polytask.study import run_study
+from polytask.study.run import run_study
 from tests.postgres import postgres_server
 from tests.support import study_dict
 

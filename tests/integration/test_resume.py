@@ -15,7 +15,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from polytask.tracking import Tracking
+from polytask.ops.tracking import Tracking
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from polytask.spec import parse_spec
-from polytask.study import run_study
+from polytask.study.run import run_study
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

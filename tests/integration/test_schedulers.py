@@ -11,9 +11,9 @@ import pytest
 from mlflow import MlflowClient
 from rich.console import Console
 
+from polytask.ops.tracking import STOPPED
 from polytask.spec import parse_spec
-from polytask.study import run_study
-from polytask.tracking import STOPPED
+from polytask.study.run import run_study
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

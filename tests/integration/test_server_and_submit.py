@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from polytask.server import TrackingServer, free_port
+from polytask.ops.server import TrackingServer, free_port
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]

@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from polytask.spec import parse_spec
-from polytask.study import run_study
+from polytask.study.run import run_study
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from polytask.ops.tracking import Tracking
 from polytask.spec import parse_spec
-from polytask.study import run_study
-from polytask.tracking import Tracking
+from polytask.study.run import run_study
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -182,7 +182,7 @@ def test_ui_command_serves_the_study(study):
     import socket
     import urllib.request
 
-    from polytask.server import answers, free_port
+    from polytask.ops.server import answers, free_port
 
     _, result = study
     port = free_port()

@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 
 from polytask.data.sampling import shares, whole_counts
 from polytask.spec import parse_spec
-from polytask.study import run_study
+from polytask.study.run import run_study
 from tests.unit.test_task_data import all_types_study, per_task_study
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

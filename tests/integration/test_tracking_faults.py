@@ -2,7 +2,7 @@
 to a real `mlflow server` (SQLite store); once a trial has logged its first epoch the server's
 whole process group is stopped, stays down for longer than polytask's old retry budget (~20 s)
 tolerated, and is started again on the same port and store. The trials wait with their points
-buffered (polytask.tracking: retry window, back-off) and the study ends normally; then every
+buffered (polytask.ops.tracking: retry window, back-off) and the study ends normally; then every
 metric history of every trial is counted: each point once, none missing."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from mlflow import MlflowClient
 from rich.console import Console
 
 from benchmarks.tracking_load import PointCount, count_points, restart_server
-from polytask.server import TrackingServer
+from polytask.ops.server import TrackingServer
 from polytask.spec import parse_spec
-from polytask.study import run_study
+from polytask.study.run import run_study
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

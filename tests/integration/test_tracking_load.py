@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.tracking_load import Load, run_load
-from polytask.server import TrackingServer
+from polytask.ops.server import TrackingServer
 from tests.postgres import postgres_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from polytask.artifacts import Artifact, ArtifactError, fetch
+from polytask.ops.artifacts import Artifact, ArtifactError, fetch
 
 
 class Index:

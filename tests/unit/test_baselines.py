@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from polytask.baselines import BaselineCache, fingerprint
 from polytask.data.prepare import PreparedData
-from polytask.model import build_model
-from polytask.single_task import single_task_sharing
 from polytask.spec import parse_spec
 from polytask.strategies.sharing import SHARINGS
-from polytask.study import prepare
+from polytask.study.baselines import BaselineCache, fingerprint
+from polytask.study.run import prepare
+from polytask.study.single_task import single_task_sharing
 from polytask.tasks import TaskInfo
+from polytask.training.model import build_model
 
 
 @pytest.fixture(scope="module")

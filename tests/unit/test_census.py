@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from polytask.artifacts import ARTIFACTS
 from polytask.data import census, check_frames, load_splits, prepare_data
+from polytask.ops.artifacts import ARTIFACTS
 from polytask.spec import parse_spec
 
 # Rows as the real files have them: the first three of the train file, two of the test file.

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from polytask.cli import app
 from polytask.data import check_frames, load_datasets, prepare_data, summarise
 from polytask.errors import StudyError, closest, listing
-from polytask.model import build_encoder
 from polytask.spec import parse_spec
+from polytask.training.model import build_encoder
 
 N = 120
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from polytask.data import PreparedData
-from polytask.distill import onto_student_rows
-from polytask.single_task import single_task_data, task_rows
+from polytask.study.distill import onto_student_rows
+from polytask.study.single_task import single_task_data, task_rows
 from polytask.tasks import TaskInfo
 from tests.unit.test_sampling import grouped_split
 

@@ -1,11 +1,11 @@
-"""The test-only fault-injection hook (polytask.faults): inert unless POLYTASK_FAULT is set,
+"""The test-only fault-injection hook (polytask.ops.faults): inert unless POLYTASK_FAULT is set,
 one-shot with a marker file, permanent without one."""
 
 from __future__ import annotations
 
 import pytest
 
-from polytask.faults import FAULT_ENV, InjectedFault, before_epoch
+from polytask.ops.faults import FAULT_ENV, InjectedFault, before_epoch
 
 
 def test_unset_does_nothing(monkeypatch):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from polytask import frozen
 from polytask.data import load_splits, prepare_data
 from polytask.data.batches import collate, eval_batches
 from polytask.encoders import TextEncoder, build_backbone, load_tokenizer
 from polytask.spec import parse_spec
-from polytask.train import TrialPlan, train
+from polytask.training import frozen
+from polytask.training.train import TrialPlan, train
 from tests.support import Recorder
 
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from polytask.gradients import backward, resolve_method
-from polytask.model import MultiTaskModel
 from polytask.strategies.sharing import HardSharing
 from polytask.strategies.weighting import Equal, GradientAggregator, PCGrad
+from polytask.training.gradients import backward, resolve_method
+from polytask.training.model import MultiTaskModel
 
 
 class ToyEncoder(nn.Module):

@@ -8,7 +8,7 @@ import re
 import pytest
 from PIL import Image
 
-from polytask.html_report import render_html
+from polytask.results.html_report import render_html
 
 MARKDOWN = """# Study `quickstart`
 

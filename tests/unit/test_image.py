@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from polytask.encoders.image import ConvEncoder, VitEncoder, normalised_pixels
-from polytask.gradients import backward
 from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.sharing.lora import TaskAdapters, adapter_owner
+from polytask.training.gradients import backward
 from tests.sharing_support import TASKS, SumAggregator, build, check_all, losses_of
 
 

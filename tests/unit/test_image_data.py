@@ -10,8 +10,8 @@ import pytest
 from polytask.data import check_frames, load_datasets, prepare_data
 from polytask.data.batches import collate
 from polytask.errors import StudyError
-from polytask.model import build_model
 from polytask.spec import parse_spec
+from polytask.training.model import build_model
 
 
 def image_frame(count: int, seed: int, side: int = 8) -> pd.DataFrame:

@@ -153,7 +153,7 @@ def test_pairs_per_image_must_be_positive(source):
 def test_a_cache_built_from_another_pin_is_built_again(source, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from polytask import artifacts
+    from polytask.ops import artifacts
 
     multi_fashion.load(pairs_per_image=1)
     assert source["fetched"] == ["fashion_mnist"]

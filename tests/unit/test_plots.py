@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from polytask.plots import (
+from polytask.results.plots import (
     Point,
     StrategySummary,
     plot_front,
@@ -171,7 +171,7 @@ def test_plot_quality_vs_cost_without_costs(tmp_path):
 def test_a_linear_cost_axis_starts_at_zero(tmp_path, monkeypatch):
     """Step times of 12–50 ms drawn on an axis from 0, never from below it (margins once took it to −40 ms);
     parameter counts spanning more than 10x stay on a log axis."""
-    from polytask import plots
+    from polytask.results import plots
 
     limits = {}
 

@@ -1,4 +1,4 @@
-"""The checks made before a study starts (polytask.preflight): each failure names the field,
+"""The checks made before a study starts (polytask.ops.preflight): each failure names the field,
 the value and the fix; each passes on what a working study has."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from polytask.errors import StudyError
-from polytask.preflight import check_address, check_output_folder, check_tracking
+from polytask.ops.preflight import check_address, check_output_folder, check_tracking
 from polytask.spec import parse_spec
 from tests.bad_inputs import closed_port
 
@@ -41,7 +41,7 @@ def test_a_full_disk_is_refused(tmp_path, monkeypatch):
 
 
 def test_enospc_while_making_the_folder_is_said_plainly(tmp_path, monkeypatch):
-    from polytask import study
+    from polytask.study import run as study
 
     def full(path):
         raise OSError(errno.ENOSPC, "No space left on device")

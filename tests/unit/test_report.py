@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from polytask import stats
-from polytask.comparison import compare, pareto_front
-from polytask.report import headline, to_frame, to_markdown
+from polytask.results import stats
+from polytask.results.comparison import compare, pareto_front
+from polytask.results.report import headline, to_frame, to_markdown
 from polytask.spec import parse_spec
 
 SUBJ, RATING = "subjectivity", "rating"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, PopulationBasedTraining
 
-from polytask.schedulers import SCORE, clip_weights, make_scheduler, pbt_param_space
 from polytask.spec import parse_spec
+from polytask.study.schedulers import SCORE, clip_weights, make_scheduler, pbt_param_space
 
 POPULATION = {"name": "pop", "weighting": "scalarization", "search": {"trials": 3, "low": 0.5, "high": 4.0}}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from ray.tune.search import Searcher
 
-from polytask.search import StudySearcher, config_weights, normalised_weights, plan_trials
 from polytask.spec import parse_spec
+from polytask.study.search import StudySearcher, config_weights, normalised_weights, plan_trials
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 - the MLflow server and UI bind to 127.0.0.1 unless told otherwise;
 - credentials come from the environment or a file and never reach what polytask prints, logs,
-  saves or reports: a URI setting with a password is refused (polytask.credentials), URIs shown
+  saves or reports: a URI setting with a password is refused (polytask.ops.credentials), URIs shown
   are masked (mask_credentials; its cases: tests/unit/test_server.py);
 - checkpoints are loaded with ``weights_only=True``; a pickled object in one is refused;
 - YAML is loaded with ``yaml.safe_load``: Python tags are refused; nothing in platform/ unpickles
@@ -29,9 +29,9 @@ from typer.testing import CliRunner
 
 from polytask import cli
 from polytask.errors import StudyError
-from polytask.server import server_command
+from polytask.ops.server import server_command
+from polytask.ops.tracking import Tracking
 from polytask.spec import load_spec, parse_spec, with_overrides
-from polytask.tracking import Tracking
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "platform").rglob("*.py")) + sorted((ROOT / "strategies").rglob("*.py"))
@@ -110,7 +110,7 @@ def test_command_line_and_environment_uris_with_a_password_are_refused(make_stud
 
 
 def test_submit_refuses_a_password_before_contacting_the_cluster(make_study, tmp_path):
-    from polytask.jobs import submit_study
+    from polytask.ops.jobs import submit_study
 
     path = write_spec(tmp_path, make_study())
     with pytest.raises(StudyError) as error:  # the address is never reached: nothing listens there
@@ -133,10 +133,10 @@ def test_params_tags_and_saved_spec_hold_no_credentials(make_study, tmp_path, mo
     the parent run's params, tags and spec.yaml artifact, a trial's params and tags."""
     from mlflow import MlflowClient
 
-    from polytask.search import FIXED
-    from polytask.tracking import start_study
-    from polytask.train import TrialPlan
-    from polytask.trial import _params, _tags
+    from polytask.ops.tracking import start_study
+    from polytask.schema import FIXED
+    from polytask.study.trial import _params, _tags
+    from polytask.training.train import TrialPlan
 
     for name in ("MLFLOW_TRACKING_PASSWORD", "AWS_SECRET_ACCESS_KEY", "PGPASSWORD"):
         monkeypatch.setenv(name, SECRET)
@@ -160,7 +160,7 @@ def test_index_credentials_stay_out_of_artifact_errors(monkeypatch, tmp_path):
     import urllib.error
     import urllib.request
 
-    from polytask.artifacts import ARTIFACTS, ArtifactError, _archive_url
+    from polytask.ops.artifacts import ARTIFACTS, ArtifactError, _archive_url
 
     def refused(url, timeout=None):
         raise urllib.error.URLError("connection refused")
@@ -197,7 +197,7 @@ def test_every_torch_load_is_weights_only():
 
 def test_no_unsafe_deserialisation_in_the_platform():
     """yaml.load / unsafe_load / full_load, pickle and marshal loads, remote code: none, except
-    the searcher's own state (polytask.search), which polytask pickles into Tune's experiment
+    the searcher's own state (polytask.study.search), which polytask pickles into Tune's experiment
     folder and reads back, trusted as Tune's own pickled experiment state is."""
     trusted = {("search.py", "pickle.load")}
     for name in ("yaml.load", "yaml.unsafe_load", "yaml.full_load", "yaml.load_all", "yaml.unsafe_load_all", "pickle.load", "pickle.loads",
@@ -222,7 +222,7 @@ class Payload:
 def test_a_checkpoint_with_a_pickled_object_is_refused(tmp_path, monkeypatch):
     from ray import tune
 
-    from polytask import trial
+    from polytask.study import trial
 
     marker = tmp_path / "pwned"
     folder = tmp_path / "checkpoint"

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from polytask import server
 from polytask.errors import StudyError
-from polytask.jobs import EXCLUDES, connect, job_entrypoint, runtime_env
-from polytask.server import ServerError, TrackingServer, client_host, mask_credentials, resolve_stores, server_command, server_env
+from polytask.ops import server
+from polytask.ops.credentials import mask_credentials
+from polytask.ops.jobs import EXCLUDES, connect, job_entrypoint, runtime_env
+from polytask.ops.server import ServerError, TrackingServer, client_host, resolve_stores, server_command, server_env
 
 
 @pytest.fixture(autouse=True)
@@ -172,7 +173,7 @@ def test_a_server_that_never_answers_times_out_and_is_stopped(tmp_path, monkeypa
 
 def test_serve_stops_the_whole_group_on_sigterm(tmp_path):
     """What `polytask ui` and `polytask server` do when stopped: no server is left behind."""
-    script = f"import sys; from polytask.server import serve; sys.exit(serve([sys.executable, '-c', {FAKE_SERVER!r}], {{}}, stop_timeout=5))"
+    script = f"import sys; from polytask.ops.server import serve; sys.exit(serve([sys.executable, '-c', {FAKE_SERVER!r}], {{}}, stop_timeout=5))"
     foreground = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         child = int(foreground.stdout.readline().split()[1])
@@ -190,7 +191,7 @@ def test_serve_stops_the_whole_group_on_sigterm(tmp_path):
 def test_submit_checks_the_spec_and_the_working_dir_before_contacting_the_cluster(tmp_path, text_data):
     import yaml
 
-    from polytask.jobs import submit_study
+    from polytask.ops.jobs import submit_study
     from tests.support import study_dict
 
     bad = tmp_path / "bad.yaml"
@@ -213,7 +214,7 @@ def test_submit_to_an_unreachable_address_exits_2_naming_the_option(tmp_path, te
     from typer.testing import CliRunner
 
     from polytask.cli import app
-    from polytask.server import free_port
+    from polytask.ops.server import free_port
     from tests.support import study_dict
 
     for name in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS"):

@@ -135,7 +135,7 @@ def test_one_task_or_no_stage_is_rejected():
 
 def test_weight_decay_leaves_the_cross_stitch_units_alone():
     from polytask.strategies.weighting import Equal
-    from polytask.train import _optimizer
+    from polytask.training.train import _optimizer
 
     sharing = CrossStitch(TASKS, ToyEncoder())
     optimizer = _optimizer(build(sharing), Equal(len(TASKS)), lr=1e-3, weight_decay=0.1)

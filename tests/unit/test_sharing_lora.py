@@ -1,4 +1,4 @@
-"""Per-task LoRA adapters (polytask.adapters) and the "lora" sharing strategy: conformance, the
+"""Per-task LoRA adapters (polytask.encoders.adapters) and the "lora" sharing strategy: conformance, the
 frozen encoder left unchanged, each task's representation moved by its own adapters only,
 adapters that stay trainable through task switches, and the cached frozen bottom."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from polytask.adapters import active_adapter, add_lora_adapters, lora_layers
+from polytask.encoders.adapters import active_adapter, add_lora_adapters, lora_layers
 from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.sharing.lora import TaskAdapters, adapter_owner
 from tests.sharing_support import TASKS, ToyEncoder, build, check_all, losses_of, text_batch, text_encoder, toy_batch

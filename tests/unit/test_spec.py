@@ -234,7 +234,7 @@ def test_a_gradient_method_needs_shared_parameters(make_study, monkeypatch):
 
 
 def test_auxiliary_tasks_leave_the_objectives_but_not_every_task_may_be_auxiliary(make_study):
-    from polytask.search import objective_metrics
+    from polytask.study.search import objective_metrics
 
     raw = make_study()
     raw["tasks"][1]["auxiliary"] = True

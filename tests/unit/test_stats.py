@@ -1,4 +1,4 @@
-"""Every statistic in polytask.stats checked against numbers worked out by hand in the comments."""
+"""Every statistic in polytask.results.stats checked against numbers worked out by hand in the comments."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from polytask.stats import (
+from polytask.results.stats import (
     Estimate,
     bootstrap_p_value,
     clearly_apart,

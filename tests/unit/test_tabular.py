@@ -13,10 +13,10 @@ from polytask.data import check_frames, load_splits, prepare_data
 from polytask.data.batches import collate, eval_batches
 from polytask.encoders import TabularEncoder, embedding_size
 from polytask.errors import StudyError
-from polytask.model import build_encoder
 from polytask.spec import parse_spec
 from polytask.strategies.sharing import HardSharing
-from polytask.train import TrialPlan, train
+from polytask.training.model import build_encoder
+from polytask.training.train import TrialPlan, train
 from tests.sharing_support import TASKS, check_all
 from tests.support import Recorder
 
@@ -211,7 +211,7 @@ def test_a_trial_learns_both_feature_rules(tmp_path):
 
 
 def test_study_prepare_needs_no_tokenizer(tmp_path):
-    from polytask.study import prepare
+    from polytask.study.run import prepare
 
     for split, frame in small_frames().items():
         frame.to_csv(tmp_path / f"{split}.csv", index=False)

@@ -8,7 +8,7 @@ import os
 import pytest
 from mlflow import MlflowClient
 
-from polytask.tracking import RETRY_ENV, Tracking, TrialRun, retry_seconds, retrying, transient
+from polytask.ops.tracking import RETRY_ENV, Tracking, TrialRun, retry_seconds, retrying, transient
 
 
 def _study(tmp_path) -> Tracking:
@@ -172,7 +172,7 @@ class FlakyClient:
 
 @pytest.mark.parametrize("delivered", [False, True], ids=["server-down", "answer-lost"])
 def test_a_trial_run_keeps_its_points_through_failures_and_stores_each_once(tmp_path, monkeypatch, delivered):
-    monkeypatch.setattr("polytask.tracking._pause", lambda seconds: None)
+    monkeypatch.setattr("polytask.ops.tracking._pause", lambda seconds: None)
     tracking = _study(tmp_path)
     run = _open(tracking, resuming=False)
     flaky = run.mlflow = FlakyClient(run.mlflow, failures=5, delivered=delivered)
@@ -191,7 +191,7 @@ def test_a_trial_run_keeps_its_points_through_failures_and_stores_each_once(tmp_
 
 
 def test_a_flush_that_gives_up_keeps_the_points_for_the_next_one(tmp_path, monkeypatch):
-    monkeypatch.setattr("polytask.tracking._pause", lambda seconds: None)
+    monkeypatch.setattr("polytask.ops.tracking._pause", lambda seconds: None)
     monkeypatch.setenv(RETRY_ENV, "0")
     tracking = _study(tmp_path)
     run = _open(tracking, resuming=False)
@@ -208,7 +208,7 @@ def test_a_flush_that_gives_up_keeps_the_points_for_the_next_one(tmp_path, monke
 
 
 def test_an_http_client_leaves_the_long_retries_to_polytask(monkeypatch):
-    from polytask.tracking import HTTP_RETRIES, client
+    from polytask.ops.tracking import HTTP_RETRIES, client
 
     for key in HTTP_RETRIES:
         monkeypatch.setenv(key, "")

@@ -10,7 +10,7 @@ from polytask.data import check_frames, load_splits, prepare_data
 from polytask.encoders import load_tokenizer
 from polytask.spec import parse_spec
 from polytask.tasks import Classification
-from polytask.train import Diverged, TrialPlan, train
+from polytask.training.train import Diverged, TrialPlan, train
 from tests.support import Recorder, study_dict
 
 

@@ -12,7 +12,7 @@ from polytask.data import load_splits, prepare_data
 from polytask.encoders import load_tokenizer
 from polytask.spec import parse_spec
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator
-from polytask.train import TrialPlan, train
+from polytask.training.train import TrialPlan, train
 from tests.support import Recorder, study_dict
 
 TASKS = ("subjectivity", "sentiment")

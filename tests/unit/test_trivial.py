@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from polytask.data.prepare import PreparedData, SplitArrays
+from polytask.results.trivial import trivial_metrics
 from polytask.tasks import IGNORE, TaskInfo
-from polytask.trivial import trivial_metrics
 
 TASKS = [
     TaskInfo("kind", "classification", ["x", "y", "z"], "accuracy", "max"),

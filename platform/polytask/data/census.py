@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from polytask.artifacts import fetch
+from polytask.ops.artifacts import fetch
 
 FILES = {"train": "census_income_1994_1995_train.csv", "test": "census_income_1994_1995_test.csv"}
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from polytask.artifacts import fetch
+from polytask.ops.artifacts import fetch
 
 
 def load() -> dict[str, pd.DataFrame]:

@@ -5,9 +5,9 @@ Fashion-MNIST (Xiao, Rasul and Vollgraf, "Fashion-MNIST: a Novel Image Dataset f
 Machine Learning Algorithms", arXiv:1708.07747, 2017) has 60,000 train and 10,000 test 28x28
 grey images of Zalando articles in 10 classes (``CLASSES``). polytask reads it from Debian's
 ``dataset-fashion-mnist`` package (the ``fashion_mnist`` artifact: the .deb is pinned by sha256,
-see polytask.artifacts), which holds the four original idx files gzipped under
+see polytask.ops.artifacts), which holds the four original idx files gzipped under
 ``usr/share/datasets/fashion-mnist/``. The files are always read through
-:func:`polytask.artifacts.fetch`, never from a ``/usr/share/datasets`` an installed package may
+:func:`polytask.ops.artifacts.fetch`, never from a ``/usr/share/datasets`` an installed package may
 have left: only the fetched copy is verified against the pin. For a machine without network,
 put the .deb (``apt-get download dataset-fashion-mnist``) in ``$POLYTASK_ARTIFACT_DIR``.
 
@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from polytask.artifacts import ARTIFACTS, cache_root, fetch
+from polytask.ops.artifacts import ARTIFACTS, cache_root, fetch
 
 ARTIFACT = "fashion_mnist"
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")

@@ -34,7 +34,7 @@ class SplitArrays:
     labels: dict[str, np.ndarray]  # task -> encoded labels (polytask.data.labels), missing masked
     input_ids: np.ndarray | None = None  # text: int32 [N, longest], right-padded with pad_id
     lengths: np.ndarray | None = None  # text: int32 [N]
-    frozen_hidden: np.ndarray | None = None  # text: float16 [N, longest, hidden]: see polytask.frozen
+    frozen_hidden: np.ndarray | None = None  # text: float16 [N, longest, hidden]: see polytask.training.frozen
     # tabular: int64 [N, C], per data.categorical_columns the code of the value in the train
     # split's sorted values (1..), 0 for a missing value or one the train split lacks
     categorical: np.ndarray | None = None

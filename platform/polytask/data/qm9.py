@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
-from polytask.artifacts import ARTIFACTS, cache_root, fetch
+from polytask.ops.artifacts import ARTIFACTS, cache_root, fetch
 
 ARTIFACT = "qm9"
 FILES = ("qm9_part1.csv", "qm9_part2.csv", "qm9_part3.csv")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from polytask.artifacts import cache_root
+from polytask.ops.artifacts import cache_root
 
 NO_WORD = -1  # word index of special tokens and padding
 

@@ -46,15 +46,15 @@ class Encoder(nn.Module):
 
     def add_task_adapters(self, tasks: Sequence[str], rank: int, alpha: float, dropout: float) -> None:
         """Freeze every weight of the encoder and give each task its own LoRA adapters on the
-        linear layers of the stages (peft; see polytask.adapters)."""
-        from polytask.adapters import add_lora_adapters
+        linear layers of the stages (peft; see polytask.encoders.adapters)."""
+        from polytask.encoders.adapters import add_lora_adapters
 
         self.requires_grad_(False)
         add_lora_adapters(list(self.stage_modules()), tasks, rank=rank, alpha=alpha, dropout=dropout)
 
     @contextmanager
     def task_adapter(self, task: str) -> Iterator[None]:
-        from polytask.adapters import active_adapter
+        from polytask.encoders.adapters import active_adapter
 
         with active_adapter(list(self.stage_modules()), task):
             yield

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from polytask.artifacts import ARTIFACTS, fetch
 from polytask.encoders.base import Encoder
+from polytask.ops.artifacts import ARTIFACTS, fetch
 from polytask.spec import PretrainedEncoder, RandomEncoder
 from polytask.strategies.sharing import Batch
 
@@ -81,13 +81,13 @@ def build_backbone(spec: PretrainedEncoder | RandomEncoder, vocab_size: int, pad
 
 class TextEncoder(Encoder):
     """A transformers encoder pooled to ``[B, hidden]`` (or, ``token_level``, its token states
-    ``[B, T, hidden]`` for token classification; polytask.model pools them for the other tasks).
+    ``[B, T, hidden]`` for token classification; polytask.training.model pools them for the other tasks).
 
     With ``trainable_layers`` set, the embeddings and all but the top ``trainable_layers``
     transformer layers are frozen *and kept in eval mode* (no dropout), so the frozen bottom is a
     fixed function of the text. That makes its output cacheable: :meth:`frozen_hidden` computes
     it once, and a batch carrying it as ``frozen_hidden`` runs only the trainable top — the same
-    result as the full forward pass (checked in polytask.frozen before a study relies on it).
+    result as the full forward pass (checked in polytask.training.frozen before a study relies on it).
 
     As a :class:`~polytask.strategies.sharing.Backbone`: the stem is the embeddings and the
     frozen layers (or the cached ``frozen_hidden``), the stages are the trainable layers, the

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from polytask.credentials import spec_problems, uri_problem
 from polytask.errors import Problem, StudyError
+from polytask.ops.credentials import spec_problems, uri_problem
 
 from .checks import ParamError, check_spec, sharing_kwargs, weighting_kwargs
 from .defaults import resolve_training
@@ -65,7 +65,7 @@ def with_overrides(spec: StudySpec, storage: str | None = None, tracking_uri: st
     if tracking_uri is not None:
         spec = spec.model_copy(update={"tracking": spec.tracking.model_copy(update={"uri": tracking_uri})})
     problems = uri_problem("--storage", storage) + uri_problem("--tracking-uri (or MLFLOW_TRACKING_URI)", tracking_uri)
-    if problems:  # a password saved with the spec would leak (polytask.credentials)
+    if problems:  # a password saved with the spec would leak (polytask.ops.credentials)
         raise StudyError(problems)
     return spec
 
@@ -78,7 +78,7 @@ def parse_spec(raw: Any, source: str | None = None, base_dir: Path | None = None
         spec = StudySpec.model_validate(raw)
     except ValidationError as exc:
         raise StudyError([problem_from_pydantic(e) for e in exc.errors()], source) from None
-    problems = check_spec(spec) + spec_problems(spec)  # spec_problems: no passwords in URIs (polytask.credentials)
+    problems = check_spec(spec) + spec_problems(spec)  # spec_problems: no passwords in URIs (polytask.ops.credentials)
     if problems:
         raise StudyError(problems, source)
     if base_dir is not None:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from polytask.errors import Problem, did_you_mean, listing, unknown_name
-from polytask.server import mask_credentials
+from polytask.ops.credentials import mask_credentials
 from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, type_name
 from polytask.tasks import TASK_TYPES

@@ -282,7 +282,7 @@ class PretrainedEncoder(_EncoderCommon):
     kind: Literal["pretrained"]
     name: str = "minilm-l6"  # a pinned artifact name, a local directory or a hub model id (see above)
     # With trainable_layers set: compute the frozen layers once per study, not in every step of
-    # every trial (see polytask.frozen). Off: every trial runs the whole encoder.
+    # every trial (see polytask.training.frozen). Off: every trial runs the whole encoder.
     cache_frozen_layers: bool = True
 
 

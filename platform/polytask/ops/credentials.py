@@ -17,13 +17,41 @@ place the password belongs instead, where the libraries already look for it:
   ``~/.aws/credentials``, as boto3 and pyarrow read them.
 
 On Kubernetes those variables come from Secrets (k8s/, checked by tests/unit/test_k8s.py).
-Anything else that shows a URI masks it first (:func:`polytask.server.mask_credentials`).
+Anything else that shows a URI masks it first (:func:`mask_credentials`).
 """
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 from polytask.errors import Problem
-from polytask.server import mask_credentials
+
+SECRET_QUERY_KEYS = {"password", "pass", "pwd", "secret", "token", "sslpassword"}
+
+
+def mask_credentials(uri: str) -> str:
+    """``uri`` with its password (and secret query parameters) replaced by ``***``:
+    ``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``. Anything that is
+    not a URI with credentials (a path, ``sqlite:///x.db``, ``s3://bucket``) comes back unchanged."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        user, has_password, _ = userinfo.partition(":")
+        if has_password:
+            netloc = f"{user}:***@{hostinfo}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(key.lower() in SECRET_QUERY_KEYS for key, _ in pairs):
+            query = urlencode([(key, "***" if key.lower() in SECRET_QUERY_KEYS else value) for key, value in pairs], safe="*/:")
+    if netloc == parts.netloc and query == parts.query:
+        return uri
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
 
 HINTS = {
     "http": "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD in the environment, or in the mlflow section of ~/.mlflow/credentials; MLflow sends them to the server",

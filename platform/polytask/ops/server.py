@@ -22,7 +22,7 @@ under ``runs/mlflow-server/``, created on first use):
 
 Neither the PostgreSQL driver nor ``boto3`` is a polytask dependency; the container image installs them,
 and Kubernetes passes both URIs from Secrets through the two environment variables. URIs are
-printed with their password masked (:func:`mask_credentials`); the server process itself receives
+printed with their password masked (:func:`polytask.ops.credentials.mask_credentials`); the server process itself receives
 them on its command line, as ``mlflow server`` expects (so ``ps`` on that machine shows them: in a
 pod, only to the pod).
 
@@ -48,40 +48,12 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 DEFAULT_FOLDER = Path("runs/mlflow-server")
 BACKEND_ENV = "MLFLOW_BACKEND_STORE_URI"
 ARTIFACTS_ENV = "MLFLOW_ARTIFACTS_DESTINATION"
-SECRET_QUERY_KEYS = {"password", "pass", "pwd", "secret", "token", "sslpassword"}
-
-
-def mask_credentials(uri: str) -> str:
-    """``uri`` with its password (and secret query parameters) replaced by ``***``:
-    ``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``. Anything that is
-    not a URI with credentials (a path, ``sqlite:///x.db``, ``s3://bucket``) comes back unchanged."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return uri
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        user, has_password, _ = userinfo.partition(":")
-        if has_password:
-            netloc = f"{user}:***@{hostinfo}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(key.lower() in SECRET_QUERY_KEYS for key, _ in pairs):
-            query = urlencode([(key, "***" if key.lower() in SECRET_QUERY_KEYS else value) for key, value in pairs], safe="*/:")
-    if netloc == parts.netloc and query == parts.query:
-        return uri
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
 def resolve_stores(backend_store_uri: str | None = None, artifacts_destination: str | None = None, folder: Path | None = None) -> tuple[str, str]:
     """The backend store URI and the artifacts destination: each given value, else its environment
     variable, else the local default under ``folder`` (``runs/mlflow-server``), which is created."""

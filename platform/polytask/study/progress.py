@@ -11,8 +11,8 @@ import time
 from ray.tune import Callback
 from rich.console import Console
 
-from polytask.search import config_weights
-from polytask.train import run_name
+from polytask.study.search import config_weights
+from polytask.training.train import run_name
 
 
 class StudyProgress(Callback):
@@ -38,7 +38,7 @@ class StudyProgress(Callback):
         member's config (its seed and index too), but it is still the same trial."""
         if trial.trial_id not in self.names:
             config = trial.config
-            config = config.get("trial", config)  # single-task runs grid-search whole configs (polytask.single_task)
+            config = config.get("trial", config)  # single-task runs grid-search whole configs (polytask.study.single_task)
             self.names[trial.trial_id] = run_name(config.get("candidate"), config.get("seed"), config.get("search_index"))
         return self.names[trial.trial_id]
 

@@ -2,8 +2,8 @@
 
 With ``comparison.single_task_baselines``, a study trains one model per main task and seed: the
 study's own model for that task alone (the same encoder, the layers of the study's ``sharing``
-between encoder and head, the same head; polytask.single_task), the study's training settings
-and budget (epochs, steps, batch size, learning rate), selected on validation like every trial. Δm (polytask.stats) compares each strategy with them (Maninis et al.,
+between encoder and head, the same head; polytask.study.single_task), the study's training settings
+and budget (epochs, steps, batch size, learning rate), selected on validation like every trial. Δm (polytask.results.stats) compares each strategy with them (Maninis et al.,
 CVPR 2019; Vandenhende et al., TPAMI 2021).
 
 A baseline depends only on its task's data, the encoder, its sharing layers, the heads, the
@@ -33,9 +33,9 @@ import numpy as np
 from rich.console import Console
 
 from polytask.data import PreparedData
-from polytask.single_task import INPUT_ARRAYS, single_task_data, single_task_sharing, single_task_spec, single_task_tuner
+from polytask.ops.tracking import Tracking, TrialRun, trial_runs
 from polytask.spec import StudySpec
-from polytask.tracking import Tracking, TrialRun, trial_runs
+from polytask.study.single_task import INPUT_ARRAYS, single_task_data, single_task_sharing, single_task_spec, single_task_tuner
 
 FINGERPRINT_VERSION = 2  # bump when training changes in a way that makes cached baselines stale (2: the study's sharing layers)
 KEPT_METRICS = ("best/", "test/", "cost/", "epoch", "global_step")  # what a cached baseline keeps
@@ -83,7 +83,7 @@ class BaselineCache:
 
     @classmethod
     def of(cls, spec: StudySpec) -> BaselineCache:
-        from polytask.artifacts import cache_root
+        from polytask.ops.artifacts import cache_root
 
         return cls(Path(spec.comparison.baseline_cache).expanduser() if spec.comparison.baseline_cache else cache_root() / "baselines")
 
@@ -105,7 +105,7 @@ class BaselineCache:
 def run_baselines(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Console, resume: bool = False) -> dict[str, int]:
     """Reuse or train every (main task, seed) baseline; returns counts of reused, trained and
     failed. ``resume`` restores the baselines' Tune run (finished ones are not trained again)."""
-    from polytask.trial import StudyContext
+    from polytask.study.trial import StudyContext
 
     cache = BaselineCache.of(spec)
     keys = {(t.name, seed): fingerprint(spec, data, t.name, seed) for t in spec.main_tasks for seed in spec.seeds}

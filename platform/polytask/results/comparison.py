@@ -3,7 +3,7 @@
 One row per strategy: a fixed candidate over its seeds; a tuned candidate (searched weights, or
 every candidate's learning rate with ``comparison.tuning``) over the seeds of its evaluation
 phase, its configuration selected on validation; the single-task baselines, one model per main
-task and seed. Each row carries, over seeds (polytask.stats):
+task and seed. Each row carries, over seeds (polytask.results.stats):
 
 * every metric's mean, sample std and confidence interval (Student t);
 * Δm% against the single-task baselines (Maninis et al., CVPR 2019; Vandenhende et al., TPAMI
@@ -22,7 +22,7 @@ task and seed. Each row carries, over seeds (polytask.stats):
   task's own) over its single-task baseline's, averaged over the main tasks. Beyond 25% either
   way the row says that part of its Δm may be capacity rather than sharing.
 
-The ``trivial`` row is the trivial predictor (polytask.trivial), logged on the parent run. A
+The ``trivial`` row is the trivial predictor (polytask.results.trivial), logged on the parent run. A
 strategy is *clearly above trivial* on a task when its mean beats the trivial value by more than
 1% of it (0.005 at least) and by more than twice its std over seeds (stats.clearly_better). A
 task on which no strategy is clearly above trivial is named in the warnings and left out of the
@@ -39,11 +39,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from polytask import stats
-from polytask.search import EVALUATION, SEARCH
+from polytask.ops.tracking import STOPPED, Tracking, trial_runs
+from polytask.results import stats
+from polytask.schema import EVALUATION, SEARCH
 from polytask.spec import StudySpec
 from polytask.tasks import TASK_TYPES
-from polytask.tracking import STOPPED, Tracking, trial_runs
 
 MANY_TASKS = 4  # beyond this, the table shows each task's primary metric only (all are in trials.csv)
 BASELINE = "single-task"
@@ -156,7 +156,7 @@ def trained_to_the_end(trials: pd.DataFrame) -> pd.DataFrame:
 
 def compare(spec: StudySpec, trials: pd.DataFrame, trivial: dict[str, float] | None = None) -> Comparison:
     """Main tasks first (their primary metrics are the headline), auxiliary tasks after them.
-    ``trivial``: the trivial predictor's metrics as the study logged them (polytask.trivial);
+    ``trivial``: the trivial predictor's metrics as the study logged them (polytask.results.trivial);
     None or empty for a study from before they were logged (then no trivial row and no warnings)."""
     ordered = spec.main_tasks + [t for t in spec.tasks if t.auxiliary]
     metrics = [(t.name, m) for t in ordered for m in (TASK_TYPES[t.type].metrics if len(ordered) <= MANY_TASKS else [t.primary_metric])]

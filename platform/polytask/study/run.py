@@ -21,21 +21,22 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from polytask import baselines, distill, frozen
 from polytask.data import Dataset, PreparedData, check_frames, load_datasets, prepare_data, train_texts
 from polytask.encoders import load_tokenizer
 from polytask.errors import Problem, StudyError
-from polytask.preflight import check_address, check_output_folder, check_tracking
-from polytask.search import plan_trials
-from polytask.server import mask_credentials
+from polytask.ops.credentials import mask_credentials
+from polytask.ops.preflight import check_address, check_output_folder, check_tracking
+from polytask.ops.tracking import STOPPED, Tracking, log_study_metrics, reopen, settle_runs, start_study
+from polytask.results.trivial import trivial_metrics
 from polytask.spec import TEXT_ENCODERS, StudySpec, load_spec, resolve_training
-from polytask.tracking import STOPPED, Tracking, log_study_metrics, reopen, settle_runs, start_study
-from polytask.trivial import trivial_metrics
+from polytask.study import baselines, distill
+from polytask.study.search import plan_trials
+from polytask.training import frozen
 
 if TYPE_CHECKING:
-    from polytask.comparison import Comparison
+    from polytask.results.comparison import Comparison
 
-RESULT_FILES = ("study.json", "spec.yaml")  # and the report's (polytask.report.REPORT_FILES)
+RESULT_FILES = ("study.json", "spec.yaml")  # and the report's (polytask.results.report.REPORT_FILES)
 
 
 @dataclass
@@ -82,7 +83,7 @@ def make_output(output: Path, overwrite: bool) -> None:
         raise StudyError([Problem("output", f"cannot write to {output}: {exc.strerror}; choose a writable folder with --output")]) from None
     if overwrite:
         shutil.rmtree(output / "tune", ignore_errors=True)
-        from polytask.report import REPORT_FILES
+        from polytask.results.report import REPORT_FILES
 
         for name in RESULT_FILES + REPORT_FILES:
             (output / name).unlink(missing_ok=True)
@@ -121,7 +122,7 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         tracking = dataclasses.replace(tracking, tune_path=_join(spec.execution.storage or str(output / "tune"), f"{spec.name}-{tracking.parent_run_id[:8]}"))
         tracking.save(output)
         (output / "spec.yaml").write_text(spec.to_yaml())
-        log_study_metrics(tracking, trivial_metrics(data))  # the floor every strategy is read against (polytask.trivial)
+        log_study_metrics(tracking, trivial_metrics(data))  # the floor every strategy is read against (polytask.results.trivial)
         _teachers(spec, data, tracking, console, resume=False)
         _baselines(spec, data, tracking, console, resume=False)
         return _fit(_tuner(spec, data, tracking, console), _planned_trials(spec), spec, tracking, output, console)
@@ -210,7 +211,7 @@ def _baselines(spec: StudySpec, data: PreparedData, tracking: Tracking, console:
 
 def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, console: Console) -> StudyResult:
     """Run the trials, settle their MLflow runs, write the report, end the parent run."""
-    from polytask.report import print_table, write_report
+    from polytask.results.report import print_table, write_report
 
     scheduler = spec.execution.scheduler.kind
     console.print(f"Study '{spec.name}': {total} trials ({scheduler}); MLflow {mask_credentials(tracking.uri)} (run {tracking.parent_run_id[:8]}); output {output}")
@@ -230,7 +231,7 @@ def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, c
     _end_parent(tracking, status, finished=finished, failed=failed, total=total)
     print_table(comparison, spec, console)
     if spec.comparison.register_models:
-        from polytask.registry import register_best_models
+        from polytask.results.registry import register_best_models
 
         for name, version in register_best_models(spec, comparison, tracking).items():
             console.print(f"Model registry: {name} version {version}")
@@ -260,7 +261,7 @@ def _outcomes(results, epochs: int) -> dict[str, tuple[str, str]]:
 def _trainable(spec: StudySpec, data: PreparedData, tracking: Tracking):
     from ray import tune
 
-    from polytask.trial import StudyContext, run_trial
+    from polytask.study.trial import StudyContext, run_trial
 
     return tune.with_resources(
         tune.with_parameters(run_trial, context=StudyContext(spec, data, tracking)),  # one copy in the object store
@@ -278,9 +279,9 @@ def _tuner(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Con
     from ray import tune
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from polytask.progress import StudyProgress
-    from polytask.schedulers import make_scheduler, pbt_param_space
-    from polytask.search import StudySearcher, objective_metrics
+    from polytask.study.progress import StudyProgress
+    from polytask.study.schedulers import make_scheduler, pbt_param_space
+    from polytask.study.search import StudySearcher, objective_metrics
 
     shown = [metric.removeprefix("best/") for metric in objective_metrics(spec)[0]]
     total = _planned_trials(spec)
@@ -324,7 +325,7 @@ def _describe(task) -> str:
 
 
 def _quiet_libraries() -> None:
-    """polytask prints its own progress (polytask.progress); keep the libraries' chatter out."""
+    """polytask prints its own progress (polytask.study.progress); keep the libraries' chatter out."""
     import logging
 
     import mlflow  # noqa: F401  (configures its loggers on import; lower them afterwards)
@@ -357,7 +358,7 @@ def _check_resources(spec: StudySpec) -> None:
 
 
 def _end_parent(tracking: Tracking, status: str, **counts: int) -> None:
-    from polytask.tracking import client, retrying
+    from polytask.ops.tracking import client, retrying
 
     log_study_metrics(tracking, {f"trials/{key}": value for key, value in counts.items()})
     retrying(lambda: client(tracking.uri).set_terminated(tracking.parent_run_id, status=status))

@@ -1,4 +1,4 @@
-"""The study report: the comparison (polytask.comparison) rendered for people.
+"""The study report: the comparison (polytask.results.comparison) rendered for people.
 
 Written at the end of every study and by ``polytask report`` (from an output folder, or from an
 MLflow experiment alone): ``comparison.md`` and ``comparison.html`` (the same report, the HTML
@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from polytask import plots
-from polytask.comparison import BASELINE, COST_COLUMNS, MIN_SEEDS, TRIVIAL, Comparison, Row, collect_trials, compare
-from polytask.html_report import render_html
-from polytask.server import mask_credentials
+from polytask.ops.credentials import mask_credentials
+from polytask.ops.tracking import STOPPED, Tracking, client, retrying
+from polytask.results import plots
+from polytask.results.comparison import BASELINE, COST_COLUMNS, MIN_SEEDS, TRIVIAL, Comparison, Row, collect_trials, compare
+from polytask.results.html_report import render_html
 from polytask.spec import StudySpec, load_spec
-from polytask.tracking import STOPPED, Tracking, client, retrying
 
 REPORT_FILES = ("comparison.md", "comparison.html", "comparison.csv", "trials.csv", "front.png", "tasks.png", "weights.png", "cost.png")
 QUALITY_COSTS = {"cost/step_time_ms": "step time (ms)", "cost/params/total": "trainable parameters"}
@@ -48,7 +48,7 @@ def write_report(spec: StudySpec, tracking: Tracking, output: Path) -> Compariso
 
 
 def trivial_metrics_of(tracking: Tracking) -> dict[str, float]:
-    """The trivial predictor's metrics the study logged on its parent run (polytask.trivial)."""
+    """The trivial predictor's metrics the study logged on its parent run (polytask.results.trivial)."""
     metrics = retrying(lambda: client(tracking.uri).get_run(tracking.parent_run_id)).data.metrics
     return {k: v for k, v in metrics.items() if k.startswith(f"{TRIVIAL}/")}
 

@@ -12,7 +12,7 @@ says which: ``TaskType.trivial_predictions``):
 
 The study logs them on its parent run (``trivial/<split>/<task>/<metric>``, and
 ``trivial/<split>/score``), the comparison shows them as its ``trivial`` row, and a task on which no
-strategy is clearly above them is flagged (polytask.comparison).
+strategy is clearly above them is flagged (polytask.results.comparison).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """A study reduced to one task, and a Tune run of such single-task models.
 
 Two features train single-task models next to a study's candidates: distillation teachers
-(polytask.distill) and single-task baselines (polytask.baselines). Both train *the study's own
+(polytask.study.distill) and single-task baselines (polytask.study.baselines). Both train *the study's own
 model for one task*: the same encoder, the same layers between the encoder and the heads (the
 study's ``sharing`` built for that task alone, hidden layers included: see
 ``Sharing.one_task``), the same head and training settings, through the same trainable as every
-trial (polytask.trial.run_trial), in a Tune run of their own that ``polytask resume`` restores.
+trial (polytask.study.trial.run_trial), in a Tune run of their own that ``polytask resume`` restores.
 A single-task model therefore differs from the study's multi-task model only in what is shared,
 so a comparison with it measures sharing, not capacity.
 """
@@ -71,9 +71,9 @@ def task_rows(split: SplitArrays, index: int) -> np.ndarray:
 
 
 def run_single_task(config: dict[str, Any], contexts: dict[str, Any]) -> None:
-    """The Tune trainable: polytask.trial.run_trial on the reduced study of the trial's candidate
+    """The Tune trainable: polytask.study.trial.run_trial on the reduced study of the trial's candidate
     (configs are grid-searched whole, under the key ``trial``)."""
-    from polytask.trial import run_trial
+    from polytask.study.trial import run_trial
 
     run_trial(config["trial"], contexts[config["trial"]["candidate"]])
 
@@ -83,7 +83,7 @@ def single_task_tuner(spec: StudySpec, contexts: dict[str, Any], configs: list[d
     when ``resume`` finds it at ``path``."""
     from ray import tune
 
-    from polytask.progress import StudyProgress
+    from polytask.study.progress import StudyProgress
 
     trainable = tune.with_resources(tune.with_parameters(run_single_task, contexts=contexts), {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
     if resume and tune.Tuner.can_restore(path):

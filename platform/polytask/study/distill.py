@@ -2,12 +2,12 @@
 Natural Language Understanding", ACL 2019.
 
 When a candidate sets ``distill``, the study first trains one teacher per task: the study's
-own model for that task alone (polytask.single_task), its training settings, seed
+own model for that task alone (polytask.study.single_task), its training settings, seed
 ``distillation.teacher_seed``. Teachers are ordinary trials of a first Tune run (nested MLflow
 runs ``teacher-<task>/seed<N>``, tagged ``polytask.role = teacher``); each one's selected epoch
 predicts the whole training split, and those class probabilities travel back to the driver in
 the teacher's final checkpoint (Ray's storage, so this works on a cluster too). The students
-then train on ``lambda * gold + (1 - lambda) * teacher`` targets (polytask.train).
+then train on ``lambda * gold + (1 - lambda) * teacher`` targets (polytask.training.train).
 
 A teacher that fails is reported; its task is then trained on the gold labels alone.
 """
@@ -21,9 +21,9 @@ import torch
 from rich.console import Console
 
 from polytask.data import PreparedData, SplitArrays
-from polytask.single_task import single_task_data, single_task_spec, single_task_tuner, task_rows
+from polytask.ops.tracking import Tracking
 from polytask.spec import StudySpec
-from polytask.tracking import Tracking
+from polytask.study.single_task import single_task_data, single_task_spec, single_task_tuner, task_rows
 
 
 def teacher_label(task: str) -> str:
@@ -34,7 +34,7 @@ def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, cons
     """Train every task's teacher and attach their train-split predictions to ``data``.
     Returns task -> outcome ("ok" or why the task has no teacher). ``resume``: restore the
     teachers' Tune run of a resumed study (finished teachers are not trained again)."""
-    from polytask.trial import StudyContext
+    from polytask.study.trial import StudyContext
 
     tasks, seed = spec.task_names, spec.distillation.teacher_seed
     contexts = {teacher_label(task): StudyContext(single_task_spec(spec, task, teacher_label(task), [seed]), single_task_data(data, task), tracking) for task in tasks}
@@ -43,7 +43,7 @@ def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, cons
 
 
 def _collect(tuner, data: PreparedData, tasks: list[str]) -> dict[str, str]:
-    from polytask.trial import CHECKPOINT_FILE
+    from polytask.study.trial import CHECKPOINT_FILE
 
     predictions: dict[str, torch.Tensor] = {}
     outcomes: dict[str, str] = {}

@@ -8,9 +8,9 @@ registered model ``<study>.<strategy>``, tagged with the run's seed and validati
 
 from __future__ import annotations
 
-from polytask.comparison import Comparison
+from polytask.ops.tracking import Tracking, client, retrying
+from polytask.results.comparison import Comparison
 from polytask.spec import StudySpec
-from polytask.tracking import Tracking, client, retrying
 
 
 def register_best_models(spec: StudySpec, comparison: Comparison, tracking: Tracking) -> dict[str, str]:

@@ -31,8 +31,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from polytask.credentials import uri_problem
 from polytask.errors import Problem, StudyError
+from polytask.ops.credentials import uri_problem
 
 EXCLUDES = [".git", ".venv", "runs", "build", "**/__pycache__", "*.egg-info"]
 ADDRESS_HELP = "the HTTP address of the Ray dashboard on the cluster's head node, e.g. http://HEAD:8265 (port 8265 unless the cluster chose another)"
@@ -55,7 +55,7 @@ def submit_study(
     directory, an unreachable address."""
     console = console or Console()
     spec = _load(spec_path)
-    # the job's command line shows in the Ray dashboard: no passwords on it (polytask.credentials)
+    # the job's command line shows in the Ray dashboard: no passwords on it (polytask.ops.credentials)
     problems = uri_problem("--storage", storage) + uri_problem("--tracking-uri", tracking_uri)
     if problems:
         raise StudyError(problems)

@@ -10,7 +10,7 @@ Optuna studies live in memory (pickled with Tune's searcher state, so a resumed 
 them) or in an RDB (``optuna.storage``), where ``optuna-dashboard`` can watch them.
 
 A trial's config carries the raw sampled weights (``sampled``); :func:`config_weights` scales
-them. Population-based training mutates ``sampled`` between epochs (polytask.schedulers), so the
+them. Population-based training mutates ``sampled`` between epochs (polytask.study.schedulers), so the
 raw values are the one source of a trial's weights.
 """
 
@@ -24,9 +24,8 @@ from typing import Any
 import optuna
 from ray.tune.search import Searcher
 
+from polytask.schema import EVALUATION, FIXED, SEARCH
 from polytask.spec import StudySpec
-
-SEARCH, EVALUATION, FIXED = "search", "evaluation", "fixed"  # a trial's phase
 
 
 @dataclass(frozen=True)

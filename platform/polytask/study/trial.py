@@ -1,4 +1,4 @@
-"""The Ray Tune trainable: one trial = one candidate x seed, trained by polytask.train.
+"""The Ray Tune trainable: one trial = one candidate x seed, trained by polytask.training.train.
 
 It connects the training loop to Tune (``tune.report`` with a checkpoint each epoch, resume from
 ``tune.get_checkpoint()`` when Tune retries a failed trial, restores a study, or PBT makes this
@@ -25,12 +25,13 @@ import torch
 from ray import tune
 
 from polytask.data import PreparedData
-from polytask.schedulers import SCORE
-from polytask.search import FIXED, LEARNING_RATE, config_weights
+from polytask.ops.tracking import Tracking, TrialRun
+from polytask.schema import FIXED
 from polytask.spec import StudySpec
 from polytask.strategies.weighting import get_weighting_class
-from polytask.tracking import Tracking, TrialRun
-from polytask.train import Diverged, TrialPlan, train
+from polytask.study.schedulers import SCORE
+from polytask.study.search import LEARNING_RATE, config_weights
+from polytask.training.train import Diverged, TrialPlan, train
 
 CHECKPOINT_FILE = "trial_state.pt"
 

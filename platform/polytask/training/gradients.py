@@ -35,8 +35,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from polytask.model import MultiTaskModel
 from polytask.strategies.weighting import GradientAggregator, LossWeighting, Weighting
+from polytask.training.model import MultiTaskModel
 
 VJPMethod = Literal["auto", "sequential", "batched"]
 

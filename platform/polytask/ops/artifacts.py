@@ -38,7 +38,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from polytask.server import mask_credentials
+from polytask.ops.credentials import mask_credentials
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 

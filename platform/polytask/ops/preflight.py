@@ -43,7 +43,7 @@ def check_tracking(uri: str | None) -> None:
     answers; a SQLite store's folder exists. None: the default store in the output folder."""
     if not uri:
         return
-    from polytask.server import mask_credentials
+    from polytask.ops.credentials import mask_credentials
 
     parsed = urllib.parse.urlsplit(uri)
     scheme = parsed.scheme.split("+", 1)[0]

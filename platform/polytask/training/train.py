@@ -5,7 +5,7 @@
     each epoch: validation metrics, model selection on val/score, early stopping, a report
     (metrics + checkpoint state) that the caller turns into tune.report and MLflow points.
 
-Nothing here imports Ray or MLflow: ``Reporter`` is the seam (see polytask.trial).
+Nothing here imports Ray or MLflow: ``Reporter`` is the seam (see polytask.study.trial).
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from polytask import faults
 from polytask.data import PreparedData, SplitArrays
 from polytask.data.batches import TrainStream, eval_batches
-from polytask.gradients import backward
-from polytask.model import MultiTaskModel, build_model
+from polytask.ops import faults
 from polytask.spec import StudySpec, weighting_kwargs
 from polytask.spec.models import TrainingSpec
 from polytask.strategies.weighting import Weighting, get_weighting
 from polytask.tasks import TASK_TYPES, score
+from polytask.training.gradients import backward
+from polytask.training.model import MultiTaskModel, build_model
 
 
 @dataclass(frozen=True)

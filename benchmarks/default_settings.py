@@ -47,7 +47,7 @@ import argparse
 import hashlib
 import json
 import os
-import platform as stdlib_platform  # the standard library's (see DESIGN.md, "The platform/ trap")
+import platform as stdlib_platform  # the standard library's (see docs/architecture.md, "The platform/ trap")
 import statistics
 import sys
 import tempfile

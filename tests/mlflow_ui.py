@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from polytask.ops.server import answers, free_port, stop_process_group
+from polytask.ops.server import free_port, stop_process_group, wait_for_health
 from tests.debian import ensure_packages
 
 PACKAGES = ["chromium", "chromium-driver"]  # Debian's Chromium and its matching chromedriver
@@ -89,15 +89,7 @@ def study_ui(output: Path, port: int = 0, start_timeout: float = 120.0) -> Itera
     command = [sys.executable, "-m", "polytask", "ui", str(output), "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + start_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"`{' '.join(command[2:])}` exited with code {process.returncode}:\n{_tail(log.name)}")
-            if answers(f"{url}/health"):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the MLflow UI did not answer {url}/health within {start_timeout:g} s:\n{_tail(log.name)}")
-            time.sleep(0.5)
+        wait_for_health(url, process, start_timeout, f"`{' '.join(command[2:])}`", lambda: _tail(log.name), poll=0.5)
         yield url
     finally:
         stop_process_group(process, timeout=30)  # the command's SIGTERM handler stops its server's own process group

@@ -1,6 +1,7 @@
 """The layout of docs/architecture.md, enforced: import-linter's contracts (pyproject.toml) hold,
-at most 8 modules lie at the top of platform/polytask/, and strategies/ imports no platform
-module (import-linter cannot see it: it is mapped into polytask.strategies by package-dir)."""
+at most 8 modules lie at the top of platform/polytask/, no function there is over 80 lines, and
+strategies/ imports no platform module (import-linter cannot see it: it is mapped into
+polytask.strategies by package-dir)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,12 @@ def test_strategies_import_no_platform_module():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
             for name in names:
                 assert not (name.startswith("polytask") and not name.startswith("polytask.strategies")), f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_no_function_in_platform_is_longer_than_80_lines():
+    long = []
+    for path in (ROOT / "platform").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80:
+                long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long

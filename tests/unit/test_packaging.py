@@ -1,4 +1,4 @@
-"""Layout invariants from DESIGN.md: the platform/ trap, and every package listed."""
+"""Layout invariants from docs/architecture.md: the platform/ trap, and every package listed."""
 
 from __future__ import annotations
 

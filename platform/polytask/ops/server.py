@@ -99,6 +99,20 @@ def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def wait_for_health(url: str, process: subprocess.Popen, timeout: float, what: str, log: Callable[[], str], started: float | None = None, poll: float = 0.25) -> None:
+    """Wait until ``url``/health answers 200; :class:`ServerError` (with ``log()``) when the
+    process exits first or ``timeout`` seconds pass from ``started`` (time.monotonic; default now)."""
+    deadline = (time.monotonic() if started is None else started) + timeout
+    while True:
+        if process.poll() is not None:
+            raise ServerError(f"{what} exited with code {process.returncode} before answering on {url}\n{log()}")
+        if answers(f"{url}/health"):
+            return
+        if time.monotonic() > deadline:
+            raise ServerError(f"{what} did not answer {url}/health within {timeout:g} s\n{log()}")
+        time.sleep(poll)
+
+
 def client_host(host: str) -> str:
     """The host a client on this machine uses to reach a server bound to ``host``."""
     return "127.0.0.1" if host in ("", "0.0.0.0", "::", "localhost") else host
@@ -266,15 +280,7 @@ class TrackingServer:
     def _wait_healthy(self) -> None:
         if self.process is None:
             raise RuntimeError("the tracking server is not started")
-        deadline = self._launched + self.start_timeout
-        while True:
-            if self.process.poll() is not None:
-                raise ServerError(f"mlflow server exited with code {self.process.returncode} before answering on {self.uri}\n{self.log_tail()}")
-            if answers(f"{self.uri}/health"):
-                return
-            if time.monotonic() > deadline:
-                raise ServerError(f"mlflow server did not answer {self.uri}/health within {self.start_timeout:g} s\n{self.log_tail()}")
-            time.sleep(0.25)
+        wait_for_health(self.uri, self.process, self.start_timeout, "mlflow server", self.log_tail, started=self._launched)
 
     def log_tail(self, lines: int = 30) -> str:
         if self.log_path is None or not self.log_path.exists():

@@ -125,6 +125,23 @@ def staircase(xs: Sequence[float], ys: Sequence[float], directions: Sequence[str
     return np.array(us) * sx, np.array(vs) * sy
 
 
+def _strategy_points(ax, strategies: list[StrategySummary], x: str, y: str, colours: Mapping[str, str], handles: dict[str, object]) -> None:
+    """Each strategy's mean on the (x, y) panel with its interval bars, and its seeds as faint diamonds."""
+    for strategy in strategies:
+        means = _means(strategy, x, y)
+        if not means:
+            continue
+        colour = colours.get(strategy.label, "black")
+        seeds_x, seeds_y = strategy.seeds.get(x, []), strategy.seeds.get(y, [])
+        if len(seeds_x) == len(seeds_y) and len(seeds_x) > 1:
+            ax.scatter(seeds_x, seeds_y, s=13, marker="D", color=colour, alpha=0.4, edgecolors="none", zorder=4)
+            handles.setdefault(SEEDS_LABEL, ax.scatter([], [], s=13, marker="D", color="0.3", alpha=0.5, edgecolors="none"))
+        handles[strategy.label] = ax.errorbar(
+            *means, xerr=_err(strategy.points[x]), yerr=_err(strategy.points[y]),
+            fmt="o", ms=7, mec="white", mew=0.8, capsize=3, elinewidth=1.2, color=colour, zorder=5,
+        )
+
+
 def plot_front(
     search: pd.DataFrame | None,
     front: list[int] | pd.Index,
@@ -180,19 +197,7 @@ def plot_front(
                 off = [(a, b) for a, b in zip(fx.tolist(), fy.tolist()) if (a, b) not in on_line]
                 if off:
                     handles[ALL_TASKS_LABEL] = ax.scatter(*zip(*off), s=26, facecolors="none", edgecolors="black", linewidths=0.9, zorder=3)
-            for strategy in strategies:
-                means = _means(strategy, x, y)
-                if not means:
-                    continue
-                colour = colours.get(strategy.label, "black")
-                seeds_x, seeds_y = strategy.seeds.get(x, []), strategy.seeds.get(y, [])
-                if len(seeds_x) == len(seeds_y) and len(seeds_x) > 1:
-                    ax.scatter(seeds_x, seeds_y, s=13, marker="D", color=colour, alpha=0.4, edgecolors="none", zorder=4)
-                    handles.setdefault(SEEDS_LABEL, ax.scatter([], [], s=13, marker="D", color="0.3", alpha=0.5, edgecolors="none"))
-                handles[strategy.label] = ax.errorbar(
-                    *means, xerr=_err(strategy.points[x]), yerr=_err(strategy.points[y]),
-                    fmt="o", ms=7, mec="white", mew=0.8, capsize=3, elinewidth=1.2, color=colour, zorder=5,
-                )
+            _strategy_points(ax, strategies, x, y, colours, handles)
             ax.set_xlabel(names[i])
             ax.set_ylabel(names[j])
             ax.grid(alpha=0.25)

@@ -17,7 +17,7 @@ How the K VJPs are computed is the ``method``:
 * ``sequential``: K calls of ``torch.autograd.grad`` over one retained graph;
 * ``batched``: one call with ``is_grads_batched=True``, which vmaps the backward pass over the K
   one-hot cotangents — one pass of larger kernels, the fast way on a GPU; on a CPU the vmap
-  fallbacks make it no faster (measured, DESIGN.md), so ``auto`` picks it only on CUDA.
+  fallbacks make it no faster (measured: docs/architecture.md), so ``auto`` picks it only on CUDA.
 
 Most aggregators need only inner products between task gradients (``uses_gramian()``): they
 get the ``K x K`` Gramian ``G G^T``, return weights, and the engine applies ``sum_k w_k g_k``

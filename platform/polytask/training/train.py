@@ -114,39 +114,14 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
     best: dict[str, Any] = {"score": -math.inf, "epoch": 0, "metrics": {}}
     best_model: dict[str, Tensor] = trainable_state(model)
     if state is not None:
-        model.load_state_dict(state["model"], strict=False)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        weighting.load_state_dict(state["weighting"])
-        best, best_model, bad_epochs = state["best"], state["best_model"], state["bad_epochs"]
-        start_epoch, global_step = state["epoch"], state["global_step"]
-        torch.set_rng_state(state["torch_rng"])
+        best, best_model, bad_epochs, start_epoch, global_step = _restore(state, model, optimizer, scheduler, weighting)
 
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, settings.epochs):
         faults.before_epoch(plan.run_name, epoch + 1)  # tests only: POLYTASK_FAULT, unset otherwise
         model.train()
-        # Each task's mean loss over the steps whose batch had its labels (with one dataset
-        # per task, a step trains the sampled task only).
-        loss_sums, loss_steps = torch.zeros(len(tasks), dtype=torch.float64), torch.zeros(len(tasks), dtype=torch.float64)
-        step_times, passes = [], 0
-        for batch in stream.epoch(epoch, steps_per_epoch):
-            labelled = torch.tensor([bool(TASK_TYPES[t.type].present(batch[f"labels/{t.name}"]).any()) for t in tasks], dtype=torch.float64)
-            started = time.perf_counter()
-            batch = {k: v.to(device) for k, v in batch.items()}
-            gold_weight = distill(global_step)
-            step = training_step(model, weighting, optimizer, batch, tasks, settings, autocast, global_step, gold_weight)
-            losses, passes = step.losses, step.backward_passes
-            scheduler.step()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            step_times.append(time.perf_counter() - started)
-            loss_sums += losses.detach().double().cpu() * labelled
-            loss_steps += labelled
-            global_step += 1
-            if global_step % settings.log_every_steps == 0:
-                reporter.step(global_step, _step_metrics(tasks, step, weighting, gold_weight))
-        epoch_losses = loss_sums / loss_steps.clamp(min=1)
+        batches = stream.epoch(epoch, steps_per_epoch)
+        epoch_losses, step_times, passes, global_step = _train_epoch(model, weighting, optimizer, scheduler, batches, tasks, settings, autocast, device, distill, reporter, global_step)
         weighting.on_epoch_end(epoch_losses.float())
 
         validation = evaluate(model, data.splits["validation"], data, settings.eval_batch_size, device, "val", settings.precision)
@@ -161,22 +136,9 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
         patience = settings.early_stopping.patience
         last = epoch + 1 == settings.epochs or (patience is not None and bad_epochs >= patience)
 
-        metrics = {
-            "epoch": epoch + 1,
-            "global_step": global_step,
-            **{f"train/{t.name}/loss": float(v) for t, v in zip(tasks, epoch_losses)},
-            **({f"train/{t.name}/batches": int(n) for t, n in zip(tasks, stream.task_batches(epoch, steps_per_epoch))} if data.per_task_datasets else {}),
-            **validation,
-            "val/score": val_score,
-            **{f"best/{k}": v for k, v in best["metrics"].items()},
-            "best/val/score": best["score"],
-            "best/epoch": best["epoch"],
-            **{f"weight/{t.name}": float(w) for t, w in zip(tasks, weighting.task_weights())},
-            "cost/step_time_ms": 1000 * float(np.mean(step_times)),
-            "cost/backward_passes": passes,
-            "cost/peak_mem_mb": peak_memory_mb(device),
-            **parameter_counts,
-        }
+        batches = stream.task_batches(epoch, steps_per_epoch) if data.per_task_datasets else None
+        metrics = _epoch_metrics(epoch, global_step, tasks, epoch_losses, batches, validation, val_score, best, weighting)
+        metrics |= {"cost/step_time_ms": 1000 * float(np.mean(step_times)), "cost/backward_passes": passes, "cost/peak_mem_mb": peak_memory_mb(device), **parameter_counts}
         if last and epoch + 1 < settings.epochs:
             metrics["early_stopped"] = 1.0  # by patience: a finished trial, not a cut-short one
         if last:  # the selected epoch's model answers for the trial from here on
@@ -188,22 +150,80 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
         elif last:  # the selected model, for the model registry (comparison.register_models)
             checkpoint = {"selected_model": trainable_state(model)} if spec.comparison.register_models else None
         else:  # everything a retry needs to continue exactly where this epoch ended
-            checkpoint = {
-                "epoch": epoch + 1,
-                "global_step": global_step,
-                "model": trainable_state(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "weighting": weighting.state_dict(),
-                "best": best,
-                "best_model": best_model,
-                "bad_epochs": bad_epochs,
-                "torch_rng": torch.get_rng_state(),
-            }
+            checkpoint = _retry_state(epoch, global_step, model, optimizer, scheduler, weighting, best, best_model, bad_epochs)
         reporter.epoch(epoch + 1, metrics, checkpoint)
         if last:
             break
     return metrics
+
+
+def _train_epoch(model, weighting, optimizer, scheduler, batches, tasks, settings, autocast, device, distill, reporter: Reporter, global_step: int) -> tuple[Tensor, list[float], int, int]:
+    """One epoch of training steps: each task's mean loss over the steps whose batch had its
+    labels (with one dataset per task, a step trains the sampled task only), the steps' times,
+    the backward passes of the last step, and the global step after the epoch."""
+    loss_sums, loss_steps = torch.zeros(len(tasks), dtype=torch.float64), torch.zeros(len(tasks), dtype=torch.float64)
+    step_times, passes = [], 0
+    for batch in batches:
+        labelled = torch.tensor([bool(TASK_TYPES[t.type].present(batch[f"labels/{t.name}"]).any()) for t in tasks], dtype=torch.float64)
+        started = time.perf_counter()
+        batch = {k: v.to(device) for k, v in batch.items()}
+        gold_weight = distill(global_step)
+        step = training_step(model, weighting, optimizer, batch, tasks, settings, autocast, global_step, gold_weight)
+        losses, passes = step.losses, step.backward_passes
+        scheduler.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        step_times.append(time.perf_counter() - started)
+        loss_sums += losses.detach().double().cpu() * labelled
+        loss_steps += labelled
+        global_step += 1
+        if global_step % settings.log_every_steps == 0:
+            reporter.step(global_step, _step_metrics(tasks, step, weighting, gold_weight))
+    return loss_sums / loss_steps.clamp(min=1), step_times, passes, global_step
+
+
+def _restore(state: dict[str, Any], model, optimizer, scheduler, weighting) -> tuple[dict[str, Any], dict[str, Tensor], int, int, int]:
+    """Load an earlier attempt's checkpoint (written by :func:`_retry_state`) into the trial's
+    objects; returns best, best_model, bad_epochs, the epoch to start at and the global step."""
+    model.load_state_dict(state["model"], strict=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    weighting.load_state_dict(state["weighting"])
+    torch.set_rng_state(state["torch_rng"])
+    return state["best"], state["best_model"], state["bad_epochs"], state["epoch"], state["global_step"]
+
+
+def _retry_state(epoch: int, global_step: int, model, optimizer, scheduler, weighting, best: dict[str, Any], best_model: dict[str, Tensor], bad_epochs: int) -> dict[str, Any]:
+    """Everything a retry needs to continue where ``epoch`` ended (read back by :func:`_restore`)."""
+    return {
+        "epoch": epoch + 1,
+        "global_step": global_step,
+        "model": trainable_state(model),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "weighting": weighting.state_dict(),
+        "best": best,
+        "best_model": best_model,
+        "bad_epochs": bad_epochs,
+        "torch_rng": torch.get_rng_state(),
+    }
+
+
+def _epoch_metrics(epoch: int, global_step: int, tasks, epoch_losses: Tensor, batches, validation: dict[str, float], val_score: float, best: dict[str, Any], weighting) -> dict[str, float]:
+    """One epoch's report: train losses (and, with one dataset per task, each task's batch
+    count), validation, the selected epoch's ``best/...`` metrics and the task weights."""
+    return {
+        "epoch": epoch + 1,
+        "global_step": global_step,
+        **{f"train/{t.name}/loss": float(v) for t, v in zip(tasks, epoch_losses)},
+        **({f"train/{t.name}/batches": int(n) for t, n in zip(tasks, batches)} if batches is not None else {}),
+        **validation,
+        "val/score": val_score,
+        **{f"best/{k}": v for k, v in best["metrics"].items()},
+        "best/val/score": best["score"],
+        "best/epoch": best["epoch"],
+        **{f"weight/{t.name}": float(w) for t, w in zip(tasks, weighting.task_weights())},
+    }
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ from polytask.ops.faults import FAULT_ENV, InjectedFault, before_epoch
 
 
 def test_unset_does_nothing(monkeypatch):
-    monkeypatch.delenv(FAULT_ENV, raising=False)
-    for epoch in range(1, 5):
-        before_epoch("equal/seed0", epoch)
+    monkeypatch.setenv(FAULT_ENV, "raise:equal/seed0:1")
+    with pytest.raises(InjectedFault):  # the same call fires while the variable names the trial ...
+        before_epoch("equal/seed0", 2)
+    monkeypatch.delenv(FAULT_ENV)
+    assert [before_epoch("equal/seed0", epoch) for epoch in range(1, 5)] == [None] * 4  # ... and not without it
 
 
 def test_a_fault_without_a_marker_fires_on_every_epoch_after_its_own(monkeypatch):

@@ -187,10 +187,6 @@ class StudySearcher(Searcher):
             c.label: ConfigSearch(spec, c.label, optuna_study_name(spec.name, c.label, parent_run_id)) for c in spec.candidates if spec.tuned(c.label)
         }
 
-    @property
-    def total(self) -> int:
-        return len(self.plan)
-
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the plan and the Optuna spaces are fixed by the study spec
 

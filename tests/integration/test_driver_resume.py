@@ -23,6 +23,8 @@ from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
+STEPS = 400  # per epoch: an epoch takes a few seconds on 2 cores (~6 ms a step), so the kill lands inside epoch 2
+
 
 def session_processes(sid: int) -> list[int]:
     """PIDs whose session is ``sid`` (the driver's, started with start_new_session)."""
@@ -78,7 +80,7 @@ def test_a_killed_driver_resumes_without_rerunning_or_duplicating(tmp_path, text
         execution={"max_concurrent_trials": 1},
         optuna={"storage": optuna_db},
     )
-    raw["training"].update(epochs=3, steps_per_epoch=150)  # an epoch takes a few seconds on 2 cores
+    raw["training"].update(epochs=3, steps_per_epoch=STEPS)
     spec = tmp_path / "resume.yaml"
     spec.write_text(yaml.safe_dump(raw))
     output = tmp_path / "out"
@@ -124,7 +126,7 @@ def test_a_killed_driver_resumes_without_rerunning_or_duplicating(tmp_path, text
         assert history == [(1, 1.0), (2, 2.0), (3, 3.0)], (name, history)
     # the interrupted trial continued from its epoch-1 checkpoint in its own run
     assert after["equal/seed1"].info.run_id == before["equal/seed1"].info.run_id
-    assert after["equal/seed1"].data.metrics["global_step"] == 3 * 150
+    assert after["equal/seed1"].data.metrics["global_step"] == 3 * STEPS
 
     parent = client.get_run(tracking.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.metrics["trials/finished"] == 6

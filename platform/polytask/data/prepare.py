@@ -25,7 +25,7 @@ from polytask.data.features import TabularFeatures
 from polytask.data.sources import Dataset, tidy
 from polytask.data.text import tokenise
 from polytask.errors import Problem, closest, listing
-from polytask.spec import IMAGE_ENCODERS, TEXT_ENCODERS, StudySpec, TabularEncoderSpec, VitEncoderSpec, describe_source
+from polytask.spec import IMAGE_ENCODERS, TEXT_ENCODERS, FilesSource, StudySpec, TabularEncoderSpec, VitEncoderSpec, describe_source
 from polytask.tasks import IGNORE, TASK_TYPES, TaskInfo
 
 
@@ -101,7 +101,7 @@ MISSING_MARKERS = {"?", "-", "--", ".", "n/a", "na", "missing", "unknown", "none
 def _header_is_data(ds: Dataset) -> bool:
     """Whether a CSV read with a header row took a row of data for the column names: some name
     is a number (pandas would otherwise name an unnamed column 'Unnamed: 3', never '72')."""
-    if getattr(ds.source, "header", False) is not True or "train" not in ds.frames:
+    if not isinstance(ds.source, FilesSource) or not ds.source.header or "train" not in ds.frames:
         return False
     return any(_is_number(str(name)) for name in ds.frames["train"].columns)
 
@@ -190,7 +190,7 @@ def _check_numeric(spec: StudySpec, ds: Dataset) -> list[Problem]:
                 position = int(np.flatnonzero(bad)[0])
                 value = values.iloc[position]
                 fix = "fix the rows or list the column in data.categorical_columns"
-                if hasattr(ds.source, "na_values") and str(value).strip().lower() in MISSING_MARKERS:  # a marker pandas does not know, such as '?'
+                if isinstance(ds.source, FilesSource) and str(value).strip().lower() in MISSING_MARKERS:  # a marker pandas does not know, such as '?'
                     fix = f"if {value!r} means a missing value, add it to {ds.where}.na_values (and choose data.missing); else {fix}"
                 problems.append(Problem(
                     ds.at(split, column, position),
@@ -306,12 +306,6 @@ def _correlations(x: np.ndarray, y: np.ndarray) -> list[float | None]:
     finite (None: fewer than 3 such rows, or a constant)."""
     out: list[float | None] = []
     finite = np.isfinite(x) & np.isfinite(y)[:, None]
-    if finite.all() and len(y) >= 3:  # the common case, at once
-        a, b = x - x.mean(axis=0), y - y.mean()
-        scale = np.sqrt((a * a).sum(axis=0) * (b * b).sum())
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = (a * b[:, None]).sum(axis=0) / scale
-        return [float(v) if s > 0 else None for v, s in zip(r, scale)]
     for j in range(x.shape[1]):
         rows = finite[:, j]
         if rows.sum() < 3:

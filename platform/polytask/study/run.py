@@ -192,7 +192,7 @@ def _with_defaults(spec: StudySpec, data: PreparedData, console: Console) -> Stu
     (polytask.spec.defaults), each one said."""
     spec, notes = resolve_training(spec, len(data.splits["train"]))
     for note in notes:
-        console.print(f"Defaults: {note}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"default: {note}", highlight=False, markup=False, soft_wrap=True)
     return spec
 
 

@@ -68,7 +68,7 @@ from polytask.results.trivial import trivial_metrics
 from polytask.spec import parse_spec
 from polytask.study.run import prepare
 from polytask.training import frozen
-from polytask.training.train import Diverged, TrialPlan, train
+from polytask.training.train import Diverged, Reporter, TrialPlan, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RESULTS = REPO / "runs" / "default_settings" / "results.json"
@@ -311,14 +311,11 @@ class Cell:
         return f"{self.phase}|{s.kind}|{s.dataset}|{s.size}|lr={self.learning_rate:.0e}|epochs={self.epochs}{aim}|seed={self.seed}"
 
 
-class EpochLog:
+class EpochLog(Reporter):
     """A Reporter that keeps each epoch's metrics (the checkpoint states are dropped)."""
 
     def __init__(self) -> None:
         self.epochs: list[dict[str, float]] = []
-
-    def step(self, step, metrics):
-        pass
 
     def epoch(self, epoch, metrics, state):
         self.epochs.append(metrics)
@@ -373,7 +370,7 @@ def run_cell(cell: Cell, prepared: Prepared) -> dict:
     started = time.perf_counter()
     diverged = None
     try:
-        final = train(TrialPlan(spec, "equal", cell.seed), prepared.data, log)
+        final = train(TrialPlan(spec, "equal", cell.seed), prepared.data, log).metrics
     except Diverged as exc:  # a study records such a trial as FAILED: it has no model to offer
         final, diverged = (log.epochs[-1] if log.epochs else {}), str(exc)
     seconds = time.perf_counter() - started

@@ -62,7 +62,7 @@ from polytask.ops.server import free_port
 from polytask.spec import StudySpec
 from polytask.study.run import prepare, run_study
 from polytask.study.search import plan_trials
-from polytask.training.train import TrialPlan, train
+from polytask.training.train import Reporter, TrialPlan, train
 
 REPO = Path(__file__).resolve().parents[1]
 ENCODER = {"kind": "random", "hidden_size": 128, "layers": 2, "heads": 2, "intermediate_size": 256, "vocab_size": 500, "max_length": 32}
@@ -116,14 +116,6 @@ def make_spec(name: str, data: dict[str, Path], trials: int, steps: int, concurr
 # --------------------------------------------------------------------------- 1. the plain loop
 
 
-class Quiet:
-    def step(self, step, metrics):
-        pass
-
-    def epoch(self, epoch, metrics, state):
-        pass
-
-
 def plain_loop(spec: StudySpec) -> dict[str, Any]:
     """Every planned trial trained back to back in this process, one torch thread."""
     threads = torch.get_num_threads()
@@ -134,11 +126,11 @@ def plain_loop(spec: StudySpec) -> dict[str, Any]:
         prepare_s = time.perf_counter() - started
         planned = plan_trials(spec)
         warm = spec.model_copy(update={"training": spec.training.model_copy(update={"epochs": 1, "steps_per_epoch": 2})})
-        train(TrialPlan(warm, planned[0].candidate, planned[0].seed), data, Quiet())  # lazy initialisation, untimed
+        train(TrialPlan(warm, planned[0].candidate, planned[0].seed), data, Reporter())  # lazy initialisation, untimed
         seconds = {}
         for p in planned:
             started = time.perf_counter()
-            train(TrialPlan(spec, p.candidate, p.seed, search_index=p.search_index), data, Quiet())
+            train(TrialPlan(spec, p.candidate, p.seed, search_index=p.search_index), data, Reporter())
             seconds[p.seed] = time.perf_counter() - started
     finally:
         torch.set_num_threads(threads)

@@ -19,17 +19,9 @@ from polytask.spec import load_spec
 from polytask.study.run import prepare
 from polytask.training import frozen
 from polytask.training.model import build_model
-from polytask.training.train import TrialPlan, evaluate, train
+from polytask.training.train import Reporter, TrialPlan, evaluate, train
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class Quiet:
-    def step(self, step, metrics):
-        pass
-
-    def epoch(self, epoch, metrics, state):
-        pass
 
 
 def main() -> None:
@@ -50,7 +42,7 @@ def main() -> None:
 
     rows = {}
     for name, data in (("full forward", plain), ("cached frozen layers", cached)):
-        final = train(TrialPlan(spec, "equal", seed=0), data, Quiet())
+        final = train(TrialPlan(spec, "equal", seed=0), data, Reporter()).metrics
         model = build_model(spec, data)
         started = time.perf_counter()
         evaluate(model, data.splits["validation"], data, spec.training.eval_batch_size, torch.device("cpu"), "val")

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from polytask.training.train import Reporter, TrialOutcome
+
 POSITIVE = ["good", "great", "excellent", "moving", "brilliant", "delightful"]
 NEGATIVE = ["bad", "awful", "boring", "dull", "clumsy", "tedious"]
 PLOT = ["follows", "young", "family", "town", "journey", "discovers", "secret", "war"]
@@ -52,13 +54,19 @@ def study_dict(text_data: dict[str, Path], **overrides) -> dict:
     return spec
 
 
-class Recorder:
-    """Keeps what a trial reports; checkpoint states are serialised at once, as Tune does
-    (the live state holds the optimizer's tensors, which training goes on changing)."""
+class Recorder(Reporter):
+    """Keeps what a trial reports; retry states are serialised at once, as Tune does (the live
+    state holds the optimizer's tensors, which training goes on changing). The last epoch is
+    recorded as the others, with no state; its outcome is kept as ``outcome``."""
 
     def __init__(self) -> None:
         self.steps: list[tuple[int, dict]] = []
         self.epochs: list[tuple[int, dict, dict | None]] = []
+        self.outcome: TrialOutcome | None = None
+
+    def final(self, epoch, outcome):
+        self.outcome = outcome
+        self.epoch(epoch, outcome.metrics, None)
 
     def step(self, step, metrics):
         self.steps.append((step, metrics))

@@ -22,6 +22,7 @@ from polytask import __version__
 from polytask.errors import Problem, StudyError
 from polytask.ops.credentials import mask_credentials
 from polytask.ops.server import client_host, serve, server_env
+from polytask.schema import SPEC_FILE, STUDY_FILE
 
 app = typer.Typer(
     name="polytask",
@@ -190,8 +191,9 @@ def report(
     to: Annotated[Optional[Path], typer.Option("--to", help="Folder for the report files (default: the output folder; with --experiment, runs/<study>-<run>).", show_default=False)] = None,
 ) -> None:
     """Rebuild a study's report (Markdown, HTML, CSV, figures) from its MLflow runs, and attach it to the study's parent run."""
+    from polytask.ops.records import find_study
     from polytask.ops.tracking import Tracking
-    from polytask.results.report import from_experiment, print_table, write_report
+    from polytask.results.report import print_table, write_report
     from polytask.spec import load_spec
 
     if (output is None) == (experiment is None):
@@ -200,12 +202,12 @@ def report(
         if experiment is not None:
             if not tracking_uri:
                 _fail(StudyError([Problem("--tracking-uri", "--experiment needs the MLflow tracking URI: pass --tracking-uri or set MLFLOW_TRACKING_URI")]))
-            study, tracking = from_experiment(tracking_uri, experiment, run_id)
+            study, tracking = find_study(tracking_uri, experiment, run_id)
             folder = to or Path("runs") / f"{study.name}-{tracking.parent_run_id[:8]}"
         else:
-            if not (output / "study.json").is_file():
+            if not (output / STUDY_FILE).is_file():
                 _fail(StudyError([_no_study(output)]))
-            tracking, study, folder = Tracking.load(output), load_spec(output / "spec.yaml"), to or output
+            tracking, study, folder = Tracking.load(output), load_spec(output / SPEC_FILE), to or output
     except StudyError as exc:
         _fail(exc)
     comparison = write_report(study, tracking, folder)
@@ -222,7 +224,7 @@ def ui(
     """Open the MLflow UI on a study's tracking store."""
     from polytask.ops.tracking import Tracking
 
-    if not (output / "study.json").is_file():
+    if not (output / STUDY_FILE).is_file():
         _fail(StudyError([_no_study(output)]))
     tracking = Tracking.load(output)
     # MLflow 3 opens an experiment in its GenAI view unless asked for the machine-learning one

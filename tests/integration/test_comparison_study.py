@@ -15,6 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from polytask.ops.tracking import trial_runs
+from polytask.schema import task_weight
 from polytask.spec import parse_spec
 from polytask.study.run import run_study
 from tests.support import study_dict
@@ -72,7 +73,7 @@ def test_a_tuned_candidate_is_selected_on_validation_then_evaluated_on_every_see
     (best,) = {r.data.tags["polytask.selected_trial"] for r in evaluation}
     assert search[best].data.metrics["best/val/score"] == max(r.data.metrics["best/val/score"] for r in search.values())  # validation only
     for run in evaluation:
-        assert {t: run.data.params[f"weight.{t}"] for t in TASKS} == {t: search[best].data.params[f"weight.{t}"] for t in TASKS}
+        assert {t: run.data.params[task_weight(t)] for t in TASKS} == {t: search[best].data.params[task_weight(t)] for t in TASKS}
         assert run.data.tags["polytask.family"] == "loss" and run.data.params["weighting"] == "scalarization"
 
 

@@ -11,6 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from rich.console import Console
 
+from polytask.schema import sampled_key, task_weight
 from polytask.spec import parse_spec
 from polytask.study.run import run_study
 from tests.postgres import postgres_server
@@ -32,4 +33,4 @@ def test_the_weight_search_lives_in_postgresql(tmp_path, text_data):
         for trial in study.trials:
             run = by_trial[trial.user_attrs["tune_trial_id"]]
             assert trial.values == [run.data.metrics["best/val/subjectivity/accuracy"], run.data.metrics["best/val/sentiment/accuracy"]]
-            assert {t: float(run.data.params[f"sampled.{t}"]) for t in ("subjectivity", "sentiment")} == pytest.approx(trial.params)
+            assert {t: float(run.data.params[sampled_key(task_weight(t))]) for t in ("subjectivity", "sentiment")} == pytest.approx(trial.params)

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from rich.console import Console
 
-from polytask.ops.tracking import STOPPED
+from polytask.schema import STOPPED
 from polytask.spec import parse_spec
 from polytask.study.run import run_study
 from tests.support import study_dict

@@ -13,6 +13,7 @@ import yaml
 from mlflow import MlflowClient
 
 from polytask.ops.tracking import Tracking
+from polytask.schema import sampled_key, task_weight
 from polytask.spec import parse_spec
 from polytask.study.run import run_study
 from tests.support import study_dict
@@ -85,14 +86,14 @@ def test_optuna_weights_are_logged_and_normalised(study):
     _, runs = nested_runs(result.tracking)
     tuned = [r for r in runs if r.data.tags["polytask.candidate"] == "tuned" and r.data.tags["polytask.phase"] == "search"]
     assert len(tuned) == 3
-    weights = {tuple(round(float(r.data.params[f"weight.{t}"]), 6) for t in ("subjectivity", "sentiment")) for r in tuned}
+    weights = {tuple(round(float(r.data.params[task_weight(t)]), 6) for t in ("subjectivity", "sentiment")) for r in tuned}
     assert len(weights) == 3  # three different proposals
     for pair in weights:
         assert sum(pair) == pytest.approx(2.0, abs=1e-5)
     for run in tuned:
-        sampled = [float(run.data.params[f"sampled.{t}"]) for t in ("subjectivity", "sentiment")]
+        sampled = [float(run.data.params[sampled_key(task_weight(t))]) for t in ("subjectivity", "sentiment")]
         assert all(0.2 <= v <= 5.0 for v in sampled)
-        assert run.data.metrics["weight/sentiment"] == pytest.approx(float(run.data.params["weight.sentiment"]))
+        assert run.data.metrics[task_weight("sentiment")] == pytest.approx(float(run.data.params[task_weight("sentiment")]))
 
 
 def test_the_printed_table_agrees_with_mlflow(study, monkeypatch):

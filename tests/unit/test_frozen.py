@@ -90,7 +90,7 @@ def test_training_with_the_cache_matches_training_without(pretrained_study):
     results = []
     for data in (cached, plain):
         recorder = Recorder()
-        results.append(train(TrialPlan(spec, "equal", seed=0), data, recorder))
+        results.append(train(TrialPlan(spec, "equal", seed=0), data, recorder).metrics)
     for key in ("val/score", "val/subjectivity/loss", "val/sentiment/loss", "train/sentiment/loss"):
         assert results[0][key] == pytest.approx(results[1][key], abs=5e-3), key  # float16 storage only
 

@@ -1,4 +1,4 @@
-"""The checks made before a study starts (polytask.ops.preflight): each failure names the field,
+"""The checks made before a study starts (polytask.ops.preflight, polytask.ops.output): each failure names the field,
 the value and the fix; each passes on what a working study has."""
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import threading
 import pytest
 
 from polytask.errors import StudyError
-from polytask.ops.preflight import check_address, check_output_folder, check_tracking
+from polytask.ops import output
+from polytask.ops.output import check_output_folder
+from polytask.ops.preflight import check_address, check_tracking
 from polytask.spec import parse_spec
 from tests.bad_inputs import closed_port
 
@@ -41,13 +43,11 @@ def test_a_full_disk_is_refused(tmp_path, monkeypatch):
 
 
 def test_enospc_while_making_the_folder_is_said_plainly(tmp_path, monkeypatch):
-    from polytask.study import run as study
-
     def full(path):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(study, "_write_probe", full)
-    text = message(lambda: study.make_output(tmp_path / "out", overwrite=False))
+    monkeypatch.setattr(output, "_write_probe", full)
+    text = message(lambda: output.make_output_folder(tmp_path / "out", overwrite=False))
     assert text == f"output: {tmp_path / 'out'} is on a full disk (No space left on device); free some space or choose another folder with --output"
     assert not (tmp_path / "out" / ".write-test").exists()
 
@@ -103,3 +103,18 @@ def test_relative_write_paths_may_not_climb_out(make_study, field, raw, shown):
 def test_absolute_and_plain_relative_write_paths_are_allowed(make_study):
     spec = parse_spec(make_study(output="runs/x", execution={"storage": "/mnt/shared/tune"}, tracking={"uri": "sqlite:////tmp/m.db"}))
     assert spec.execution.storage == "/mnt/shared/tune"
+
+
+def test_a_folder_holding_a_study_is_refused_unless_overwritten(tmp_path):
+    (tmp_path / "study.json").write_text("{}")
+    text = message(lambda: check_output_folder(tmp_path))
+    assert text.startswith(f"output: {tmp_path} already holds the results of a study") and "--overwrite" in text
+    check_output_folder(tmp_path, overwrite=True)
+
+
+def test_overwrite_removes_the_earlier_results_and_keeps_the_rest(tmp_path):
+    for name in ("study.json", "spec.yaml", "comparison.md", "front.png", "mlflow.db"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "tune").mkdir()
+    output.make_output_folder(tmp_path, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]  # the MLflow store keeps earlier runs

@@ -12,6 +12,7 @@ from scipy import stats as scipy_stats
 from polytask.results import stats
 from polytask.results.comparison import compare, pareto_front
 from polytask.results.report import headline, to_frame, to_markdown
+from polytask.schema import params_column, task_weight
 from polytask.spec import parse_spec
 
 SUBJ, RATING = "subjectivity", "rating"
@@ -67,7 +68,7 @@ def trials():
     weights = {"s1": (1.5, 0.5), "s2": (0.6, 1.4), "s3": (1.0, 1.0)}
     searched = [  # validation (accuracy, mae): s3 is dominated by s1 (0.80 > 0.78 and 2.2 < 2.6)
         run("tuned", i % 2, phase="search", val=(acc, 0.7, mae), test=(acc, 0.7, mae), trial_id=name, run_name=f"tuned/seed{i % 2}/trial{i + 1}",
-            **{"weight.subjectivity": weights[name][0], "weight.rating": weights[name][1]})
+            **{params_column(task_weight("subjectivity")): weights[name][0], params_column(task_weight("rating")): weights[name][1]})
         for i, (name, acc, mae) in enumerate([("s1", 0.80, 2.2), ("s2", 0.85, 2.5), ("s3", 0.78, 2.6)])
     ]
     return pd.DataFrame([

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, PopulationBasedTraining
 
+from polytask.schema import SCORE
 from polytask.spec import parse_spec
-from polytask.study.schedulers import SCORE, clip_weights, make_scheduler, pbt_param_space
+from polytask.study.schedulers import clip_weights, make_scheduler, pbt_param_space
 
 POPULATION = {"name": "pop", "weighting": "scalarization", "search": {"trials": 3, "low": 0.5, "high": 4.0}}
 

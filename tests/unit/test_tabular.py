@@ -201,7 +201,7 @@ def test_a_trial_learns_both_feature_rules(tmp_path):
     frames = load_splits(spec.data)
     assert check_frames(spec, frames) == []
     data = prepare_data(spec, frames, None)
-    final = train(TrialPlan(spec, "equal", seed=0), data, Recorder())
+    final = train(TrialPlan(spec, "equal", seed=0), data, Recorder()).metrics
     validation = frames["validation"]
     for task, column in (("first", "y"), ("second", "z")):
         majority = validation[column].value_counts(normalize=True).max()

@@ -39,7 +39,7 @@ def expected_passes(name: str) -> int:
 def test_trains_and_logs_weights_and_cost_each_step_interval(every_strategy, name):
     spec, data = every_strategy
     recorder = Recorder()
-    final = train(TrialPlan(spec, name, seed=0), data, recorder)
+    final = train(TrialPlan(spec, name, seed=0), data, recorder).metrics
     assert [s for s, _ in recorder.steps] == [2, 4]
     for _, metrics in recorder.steps:
         weights = [metrics[f"weight/{task}"] for task in TASKS]
@@ -54,7 +54,7 @@ def test_batched_vjps_train_like_sequential_ones(every_strategy):
     results = {}
     for method in ("sequential", "batched"):
         plan = TrialPlan(spec.model_copy(update={"training": spec.training.model_copy(update={"gradient_method": method})}), "mgda", seed=0)
-        results[method] = train(plan, data, Recorder())
+        results[method] = train(plan, data, Recorder()).metrics
     for task in TASKS:
         assert results["batched"][f"val/{task}/loss"] == pytest.approx(results["sequential"][f"val/{task}/loss"], rel=1e-4)
 

@@ -1,13 +1,11 @@
-"""Checks of the world a study needs, made before anything starts: the output folder can be
-written and has room, the tracking store and the Ray cluster answer. Each failure is a
+"""Checks of the world a study needs, made before anything starts: the tracking store and the
+Ray cluster answer (the output folder: polytask.ops.output). Each failure is a
 :class:`StudyError` naming the field, the value and the fix (exit code 2, no trial started,
 nothing written to MLflow); each check takes at most a few seconds.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import urllib.error
 import urllib.parse
@@ -17,25 +15,6 @@ from pathlib import Path
 from polytask.errors import Problem, StudyError
 
 TIMEOUT_S = 3.0  # a server that answers at all answers within this
-# Room a study needs in its output folder before it starts: the MLflow store (SQLite, about
-# 1 MiB empty), the report and, by default, the trials' checkpoints under tune/.
-MIN_FREE_BYTES = 8 * 2**20
-
-
-def check_output_folder(output: Path) -> None:
-    """``output`` can be created (or is a folder) and written, and its disk has room; creates
-    nothing."""
-    existing = output
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        what = "is" if existing == output else f"would be inside {existing}, which is"
-        raise StudyError([Problem("output", f"{output} {what} a file, not a folder; choose another folder with --output")])
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise StudyError([Problem("output", f"{output} is not writable ({existing} denies writing); choose a writable folder with --output")])
-    free = shutil.disk_usage(existing).free
-    if free < MIN_FREE_BYTES:
-        raise StudyError([Problem("output", f"{output} is on a full disk ({free // 1024} KiB free, a study needs at least {MIN_FREE_BYTES // 2**20} MiB); free some space or choose another folder with --output")])
 
 
 def check_tracking(uri: str | None) -> None:

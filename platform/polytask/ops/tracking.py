@@ -37,10 +37,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from polytask.schema import COMPLETED, KIND_TAG, LOST, OUTCOME, RESTARTED, SPEC_FILE, STUDY_FILE, STUDY_TAG, TRIAL_ID_TAG, tag
 from polytask.spec import StudySpec
 
 T = TypeVar("T")
-STOPPED = "stopped_by_scheduler"  # outcome of a trial ASHA ended early (its run is FINISHED)
 PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
 METRIC_BATCH = 1000  # and of metrics
 
@@ -56,11 +56,11 @@ class Tracking:
     tune_path: str = ""  # Ray Tune's experiment folder or URI (what `polytask resume` restores)
 
     def save(self, output: Path) -> None:
-        (output / "study.json").write_text(json.dumps(asdict(self), indent=2))
+        (output / STUDY_FILE).write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, output: Path) -> Tracking:
-        return cls(**json.loads((output / "study.json").read_text()))
+        return cls(**json.loads((output / STUDY_FILE).read_text()))
 
 
 def default_uri(output: Path) -> str:
@@ -160,7 +160,7 @@ def start_study(spec: StudySpec, output: Path) -> Tracking:
         experiment_id = retrying(lambda: mlflow.create_experiment(name, artifact_location=artifacts))
     else:
         experiment_id = experiment.experiment_id
-    run = retrying(lambda: mlflow.create_run(experiment_id, run_name=spec.name, tags={"polytask.study": spec.name, "polytask.kind": "study"}))
+    run = retrying(lambda: mlflow.create_run(experiment_id, run_name=spec.name, tags={tag(STUDY_TAG): spec.name, tag(KIND_TAG): "study"}))
     params = {
         "tasks": ",".join(spec.task_names),
         "candidates": ",".join(c.label for c in spec.candidates),
@@ -169,7 +169,7 @@ def start_study(spec: StudySpec, output: Path) -> Tracking:
         "sharing": ",".join(dict.fromkeys(spec.sharing_of(c.label).name for c in spec.candidates)),
     }
     log_params(mlflow, run.info.run_id, params)
-    retrying(lambda: mlflow.log_text(run.info.run_id, spec.to_yaml(), "spec.yaml"))
+    retrying(lambda: mlflow.log_text(run.info.run_id, spec.to_yaml(), SPEC_FILE))
     return Tracking(uri=uri, experiment_id=experiment_id, parent_run_id=run.info.run_id, study=spec.name)
 
 
@@ -182,6 +182,12 @@ def log_study_metrics(tracking: Tracking, values: dict[str, float]) -> None:
     metrics = [Metric(key, float(value), now, 0) for key, value in values.items() if math.isfinite(float(value))]
     for start in range(0, len(metrics), METRIC_BATCH):
         retrying(lambda: client(tracking.uri).log_batch(tracking.parent_run_id, metrics=metrics[start : start + METRIC_BATCH]))
+
+
+def end_study(tracking: Tracking, status: str, **counts: int) -> None:
+    """End the study's parent run with ``status``; ``counts`` become its ``trials/<key>`` metrics."""
+    log_study_metrics(tracking, {f"trials/{key}": value for key, value in counts.items()})
+    retrying(lambda: client(tracking.uri).set_terminated(tracking.parent_run_id, status=status))
 
 
 def reopen(tracking: Tracking) -> None:
@@ -233,18 +239,18 @@ class TrialRun:
         mlflow = client(tracking.uri)
         found = retrying(lambda: mlflow.search_runs(
             [tracking.experiment_id],
-            filter_string=f"tags.`polytask.trial_id` = '{trial_id}' and tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'",
+            filter_string=f"tags.`{tag(TRIAL_ID_TAG)}` = '{trial_id}' and tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'",
         ))
-        if found and found[0].info.status == "FINISHED" and found[0].data.tags.get("polytask.outcome") == "completed":
+        if found and found[0].info.status == "FINISHED" and found[0].data.tags.get(tag(OUTCOME)) == COMPLETED:
             return cls(tracking, found[0].info.run_id, found[0].data.metrics, completed=True)
         if found and resuming:
             run_id = found[0].info.run_id
             retrying(lambda: mlflow.update_run(run_id, status="RUNNING"))
             return cls(tracking, run_id, found[0].data.metrics)
         for stale in found:
-            retrying(lambda: mlflow.set_tag(stale.info.run_id, "polytask.outcome", "restarted"))
+            retrying(lambda: mlflow.set_tag(stale.info.run_id, tag(OUTCOME), RESTARTED))
             retrying(lambda: mlflow.delete_run(stale.info.run_id))
-        all_tags = {**tags, "mlflow.parentRunId": tracking.parent_run_id, "polytask.trial_id": trial_id, "polytask.study": tracking.study}
+        all_tags = {**tags, "mlflow.parentRunId": tracking.parent_run_id, tag(TRIAL_ID_TAG): trial_id, tag(STUDY_TAG): tracking.study}
         run = retrying(lambda: mlflow.create_run(tracking.experiment_id, run_name=run_name, tags=all_tags))
         log_params(mlflow, run.info.run_id, params)
         return cls(tracking, run.info.run_id)
@@ -276,16 +282,16 @@ class TrialRun:
     def _count_retry(self, _error: BaseException, _pause: float) -> None:
         self.retries += 1
 
-    def log_model(self, state: dict[str, Any]) -> None:
-        """The selected model's trained parameters as the run's ``model/model.pt`` (frozen
-        encoder layers are not stored: they are the pinned encoder's, named in the study's spec)."""
+    def log_tensors(self, folder: str, name: str, tensors: dict[str, Any]) -> None:
+        """``tensors`` (a dict of tensors) as the run's artifact ``folder/name``, written with
+        ``torch.save`` (read back with ``weights_only=True``: data, never code)."""
         import tempfile
 
         import torch
 
-        with tempfile.TemporaryDirectory() as folder:
-            torch.save(state, Path(folder) / "model.pt")
-            self._retrying(lambda: self.mlflow.log_artifacts(self.run_id, folder, "model"))
+        with tempfile.TemporaryDirectory() as local:
+            torch.save(tensors, Path(local) / name)
+            self._retrying(lambda: self.mlflow.log_artifacts(self.run_id, local, folder))
 
     def set_tags(self, tags: dict[str, str]) -> None:
         """Tags ``polytask.<key>``."""
@@ -301,7 +307,18 @@ def set_tags(mlflow, run_id: str, tags: dict[str, str]) -> None:
     from mlflow.entities import RunTag
 
     if tags:
-        retrying(lambda: mlflow.log_batch(run_id, tags=[RunTag(f"polytask.{k}", str(v)[:5000]) for k, v in tags.items()]))
+        retrying(lambda: mlflow.log_batch(run_id, tags=[RunTag(tag(k), str(v)[:5000]) for k, v in tags.items()]))
+
+
+def read_tensors(tracking: Tracking, run_id: str, folder: str, name: str) -> dict[str, Any]:
+    """A run's artifact ``folder/name`` written by :meth:`TrialRun.log_tensors`."""
+    import tempfile
+
+    import torch
+
+    with tempfile.TemporaryDirectory() as local:
+        path = retrying(lambda: client(tracking.uri).download_artifacts(run_id, f"{folder}/{name}", local))
+        return torch.load(path, weights_only=True)
 
 
 def trial_runs(tracking: Tracking) -> list[Any]:
@@ -324,10 +341,10 @@ def settle_runs(tracking: Tracking, outcomes: dict[str, tuple[str, str]]) -> Non
     while it waited on Tune; its worker died for good) are ended here, so none stays RUNNING."""
     mlflow = client(tracking.uri)
     for run in trial_runs(tracking):
-        trial_id = run.data.tags.get("polytask.trial_id")
-        status, outcome = outcomes.get(trial_id, ("FAILED", "lost"))
-        current = (run.info.status, run.data.tags.get("polytask.outcome"))
+        trial_id = run.data.tags.get(tag(TRIAL_ID_TAG))
+        status, outcome = outcomes.get(trial_id, ("FAILED", LOST))
+        current = (run.info.status, run.data.tags.get(tag(OUTCOME)))
         if current == (status, outcome) or (run.info.status != "RUNNING" and trial_id not in outcomes):
             continue
-        set_tags(mlflow, run.info.run_id, {"outcome": outcome})
+        set_tags(mlflow, run.info.run_id, {OUTCOME: outcome})
         retrying(lambda: mlflow.set_terminated(run.info.run_id, status=status))

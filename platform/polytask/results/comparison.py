@@ -33,21 +33,34 @@ Searched scalarization candidates also keep their search trials and Pareto front
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from polytask.ops.tracking import STOPPED, Tracking, trial_runs
+from polytask.ops.tracking import Tracking, trial_runs
 from polytask.results import stats
-from polytask.schema import EVALUATION, SEARCH
+from polytask.schema import (
+    BASELINE,
+    BASELINE_ROW,
+    BEST_SCORE,
+    EVALUATION,
+    SEARCH,
+    TRIAL,
+    TRIVIAL,
+    TrialTags,
+    baseline_task,
+    counts_in_means,
+    params_column,
+    run_outcome,
+    task_weight,
+)
 from polytask.spec import StudySpec
 from polytask.tasks import TASK_TYPES
 
 MANY_TASKS = 4  # beyond this, the table shows each task's primary metric only (all are in trials.csv)
-BASELINE = "single-task"
-TRIVIAL = "trivial"
 CAPACITY_TOLERANCE = 0.25  # params vs single-task beyond 1 ± this: the row says Δm may be capacity
 MIN_SEEDS = 3  # fewer seeds per strategy than this: a warning that they cannot separate strategies
 COST_COLUMNS = {  # column -> header
@@ -117,29 +130,23 @@ class Comparison:
 
 
 def collect_trials(tracking: Tracking) -> pd.DataFrame:
-    """One row per nested run of the study: tags, params and latest metric values."""
+    """One row per nested run of the study: its tags (:class:`polytask.schema.TrialTags`), its
+    configured task weights (``params.weight/<task>``) and its latest metric values."""
     records = []
     for run in trial_runs(tracking):
         tags, params = run.data.tags, run.data.params
+        outcome, reason, trial_id = run_outcome(tags)
+        weights = {params_column(key): float(params[key]) for key in params if key.startswith(task_weight(""))}
         records.append({
             "run_id": run.info.run_id,
             "run_name": run.info.run_name,
-            "candidate": tags.get("polytask.candidate"),
-            "weighting": tags.get("polytask.strategy"),
-            "family": tags.get("polytask.family", ""),
-            "sharing": tags.get("polytask.sharing", "hard"),
-            "seed": int(tags.get("polytask.seed", -1)),
+            **dataclasses.asdict(TrialTags.from_mlflow(tags)),
             "status": run.info.status,
-            "role": tags.get("polytask.role", "trial"),
-            "phase": tags.get("polytask.phase", "fixed"),
-            "outcome": tags.get("polytask.outcome", ""),
-            "reason": tags.get("polytask.reason", ""),
-            "trial_id": tags.get("polytask.trial_id", ""),
-            "selected_trial": tags.get("polytask.selected_trial", ""),
-            "fingerprint": tags.get("polytask.fingerprint", ""),
-            "reused_from": tags.get("polytask.reused_from", ""),
+            "outcome": outcome,
+            "reason": reason,
+            "trial_id": trial_id,
             "learning_rate": float(params.get("training.learning_rate", math.nan)),
-            **{k: float(v) for k, v in params.items() if k.startswith("weight.")},
+            **weights,
             **run.data.metrics,
         })
     frame = pd.DataFrame.from_records(records)
@@ -151,7 +158,7 @@ def trained_to_the_end(trials: pd.DataFrame) -> pd.DataFrame:
     shorter training, so they would drag a candidate's mean down. They are listed apart."""
     if not len(trials):
         return trials
-    return trials[(trials["status"] == "FINISHED") & (trials["outcome"] != STOPPED)]
+    return trials[[counts_in_means(status, outcome) for status, outcome in zip(trials["status"], trials["outcome"])]]
 
 
 def compare(spec: StudySpec, trials: pd.DataFrame, trivial: dict[str, float] | None = None) -> Comparison:
@@ -160,12 +167,12 @@ def compare(spec: StudySpec, trials: pd.DataFrame, trivial: dict[str, float] | N
     None or empty for a study from before they were logged (then no trivial row and no warnings)."""
     ordered = spec.main_tasks + [t for t in spec.tasks if t.auxiliary]
     metrics = [(t.name, m) for t in ordered for m in (TASK_TYPES[t.type].metrics if len(ordered) <= MANY_TASKS else [t.primary_metric])]
-    columns = [f"best/val/{task}/{m}" for task, m in metrics] + ["best/val/score"]
+    columns = [f"best/val/{task}/{m}" for task, m in metrics] + [BEST_SCORE]
     columns += [f"test/{task}/{m}" for task, m in metrics if f"test/{task}/{m}" in trials]
     primary = [f"best/val/{t.name}/{t.primary_metric}" for t in spec.main_tasks]
     columns += [c for c in COST_COLUMNS if c in trials]
     comparison = Comparison([], columns, primary, trials)
-    own = comparison.role("trial")
+    own = comparison.role(TRIAL)
     completed = trained_to_the_end(own)
     for candidate in spec.candidates:
         mine = own[own["candidate"] == candidate.label] if len(own) else own
@@ -176,9 +183,9 @@ def compare(spec: StudySpec, trials: pd.DataFrame, trivial: dict[str, float] | N
         comparison.rows.append(baseline)
     if trivial:
         comparison.rows.append(_trivial_row(trivial, comparison.columns))
-    scored = [r for r in comparison.rows if r.kind in ("strategy", "front") and not math.isnan(r.mean("best/val/score"))]
+    scored = [r for r in comparison.rows if r.kind in ("strategy", "front") and not math.isnan(r.mean(BEST_SCORE))]
     if scored:
-        max(scored, key=lambda r: r.mean("best/val/score")).best = True
+        max(scored, key=lambda r: r.mean(BEST_SCORE)).best = True
     _statistics(spec, comparison)
     few = [r.trials for r in comparison.rows if r.kind == "strategy" and 0 < r.trials < MIN_SEEDS]
     if few:
@@ -210,7 +217,7 @@ def _candidate_rows(spec: StudySpec, label: str, mine: pd.DataFrame, done: pd.Da
     rows = []
     for index in comparison.fronts.get(label, (None, []))[1]:
         trial = searched.loc[index]
-        weights = ", ".join(f"{trial.get(f'weight/{t}', math.nan):.2f}" for t in spec.task_names)
+        weights = ", ".join(f"{trial[task_weight(t)]:.2f}" for t in spec.task_names)
         note = f"seed {trial['seed']}, Pareto-optimal of {len(searched)} (final PBT weights)" + (f" ({failed} failed)" if failed else "")
         rows.append(_row(Row(f"{label} [{weights}]", trials=1, failed=0, family=family, kind="front", note=note, **common), searched.loc[[index]], comparison.columns, tasks))
     return rows or [Row(label, trials=0, failed=failed, note="no completed trial", **common)]
@@ -246,7 +253,7 @@ def _selection_note(spec: StudySpec, label: str, mine: pd.DataFrame, evaluated: 
         return f"selected on validation from {len(searched)} search trials"
     trial, parts = chosen.iloc[0], []
     if spec.candidate(label).search is not None:
-        parts.append("weights [" + ", ".join(f"{trial.get(f'weight.{t}', math.nan):.2f}" for t in spec.task_names) + "]")
+        parts.append("weights [" + ", ".join(f"{trial[params_column(task_weight(t))]:.2f}" for t in spec.task_names) + "]")
     if spec.comparison.tuning is not None:
         parts.append(f"lr {trial['learning_rate']:.2g}")
     return f"{' '.join(parts)}: {trial['run_name']}, best val/score of {len(searched)} search trials"
@@ -255,20 +262,20 @@ def _selection_note(spec: StudySpec, label: str, mine: pd.DataFrame, evaluated: 
 def _baseline_row(spec: StudySpec, comparison: Comparison) -> Row | None:
     """The single-task models as one row: per seed, each task's metrics from its own model;
     val/score the mean of theirs; costs summed over the K models (what training them costs)."""
-    baselines = trained_to_the_end(comparison.role("baseline"))
+    baselines = trained_to_the_end(comparison.role(BASELINE))
     if not len(baselines):
         return None
     tasks = [t.name for t in spec.main_tasks]
-    row = Row(BASELINE, BASELINE, "equal", 0, int((comparison.role("baseline")["status"] != "FINISHED").sum()), family="baseline", kind="baseline")
+    row = Row(BASELINE_ROW, BASELINE_ROW, "equal", 0, int((comparison.role(BASELINE)["status"] != "FINISHED").sum()), family=BASELINE, kind="baseline")
     for seed, group in baselines.groupby("seed"):
-        by_task = {c.removeprefix(f"{BASELINE}-"): run for c, run in zip(group["candidate"], group.to_dict("records"))}
+        by_task = {baseline_task(c): run for c, run in zip(group["candidate"], group.to_dict("records"))}
         if set(tasks) - set(by_task):
             continue  # a seed missing a task's model is left out
         row.trials += 1
         for column in comparison.columns:
             if column in SUMMED_COSTS:
                 value = sum(float(r.get(column, math.nan)) for r in by_task.values())
-            elif column == "best/val/score":
+            elif column == BEST_SCORE:
                 value = float(np.mean([by_task[t].get(column, math.nan) for t in tasks]))
             else:
                 task = column.split("/")[-2]
@@ -330,7 +337,7 @@ def _statistics(spec: StudySpec, comparison: Comparison) -> None:
         test = stats.welch_p_value if spec.comparison.significance_test == "welch" else stats.bootstrap_p_value
         for row in measured:
             if row is not tuned:
-                row.p_value = test(row.delta_m_seeds, tuned.delta_m_seeds) if baseline is not None else test(row.values.get("best/val/score", []), tuned.values.get("best/val/score", []))
+                row.p_value = test(row.delta_m_seeds, tuned.delta_m_seeds) if baseline is not None else test(row.values.get(BEST_SCORE, []), tuned.values.get(BEST_SCORE, []))
         _hypervolumes(spec, comparison, measured, tuned.candidate, trivial)
 
 

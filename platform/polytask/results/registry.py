@@ -2,14 +2,15 @@
 
 The best trial of a strategy is the one with the highest validation ``val/score`` among its
 finished runs (the same validation-only rule as every other selection). Its ``model/``
-artifact (the trained parameters, see TrialRun.log_model) becomes a new version of the
+artifact (the trained parameters, written by polytask.study.trial from the trial's outcome) becomes a new version of the
 registered model ``<study>.<strategy>``, tagged with the run's seed and validation score.
 """
 
 from __future__ import annotations
 
 from polytask.ops.tracking import Tracking, client, retrying
-from polytask.results.comparison import Comparison
+from polytask.results.comparison import Comparison, trained_to_the_end
+from polytask.schema import BEST_SCORE, MODEL_ARTIFACT, SEARCH, STUDY_TAG, TRIAL, tag
 from polytask.spec import StudySpec
 
 
@@ -18,21 +19,21 @@ def register_best_models(spec: StudySpec, comparison: Comparison, tracking: Trac
     from mlflow.exceptions import MlflowException
 
     mlflow = client(tracking.uri)
-    trials = comparison.role("trial")
-    done = trials[(trials["status"] == "FINISHED") & (trials["phase"] != "search")] if len(trials) else trials
+    trials = trained_to_the_end(comparison.role(TRIAL))
+    done = trials[trials["phase"] != SEARCH] if len(trials) else trials
     versions = {}
     for label in dict.fromkeys(r.candidate for r in comparison.rows if r.kind == "strategy"):
         runs = done[done["candidate"] == label] if len(done) else done
-        if not len(runs) or "best/val/score" not in runs:
+        if not len(runs) or BEST_SCORE not in runs:
             continue
-        best = runs.loc[runs["best/val/score"].idxmax()]
+        best = runs.loc[runs[BEST_SCORE].idxmax()]
         name = f"{spec.name}.{label}"
         try:
             retrying(lambda: mlflow.create_registered_model(name, description=f"polytask study {spec.name}: the best {label} model by validation score"))
         except MlflowException as exc:
             if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
                 raise
-        tags = {"polytask.study": spec.name, "polytask.seed": str(best["seed"]), "polytask.val_score": f"{best['best/val/score']:.6f}"}
-        version = retrying(lambda: mlflow.create_model_version(name, f"runs:/{best['run_id']}/model", run_id=best["run_id"], tags=tags))
+        tags = {tag(STUDY_TAG): spec.name, tag("seed"): str(best["seed"]), tag("val_score"): f"{best[BEST_SCORE]:.6f}"}
+        version = retrying(lambda: mlflow.create_model_version(name, f"runs:/{best['run_id']}/{MODEL_ARTIFACT[0]}", run_id=best["run_id"], tags=tags))
         versions[name] = version.version
     return versions

@@ -12,19 +12,32 @@ attached to the study's MLflow parent run under ``report/``; the terminal gets t
 from __future__ import annotations
 
 import math
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from polytask.ops.credentials import mask_credentials
-from polytask.ops.tracking import STOPPED, Tracking, client, retrying
+from polytask.ops.records import attach_to_study, metric_histories, study_metrics
+from polytask.ops.tracking import Tracking
 from polytask.results import plots
-from polytask.results.comparison import BASELINE, COST_COLUMNS, MIN_SEEDS, TRIVIAL, Comparison, Row, collect_trials, compare
+from polytask.results.comparison import COST_COLUMNS, MIN_SEEDS, Comparison, Row, collect_trials, compare
 from polytask.results.html_report import render_html
-from polytask.spec import StudySpec, load_spec
+from polytask.schema import (
+    BASELINE,
+    BASELINE_ROW,
+    BEST_SCORE,
+    REPORT_FILES,
+    SEARCH,
+    STOPPED,
+    TEACHER,
+    TRIAL,
+    TRIVIAL,
+    params_column,
+    step_key,
+    task_weight,
+    teacher_task,
+)
+from polytask.spec import StudySpec
 
-REPORT_FILES = ("comparison.md", "comparison.html", "comparison.csv", "trials.csv", "front.png", "tasks.png", "weights.png", "cost.png")
 QUALITY_COSTS = {"cost/step_time_ms": "step time (ms)", "cost/params/total": "trainable parameters"}
 
 
@@ -33,48 +46,15 @@ def write_report(spec: StudySpec, tracking: Tracking, output: Path) -> Compariso
     output.mkdir(parents=True, exist_ok=True)
     for name in REPORT_FILES:  # a figure with nothing to draw this time must not linger from an earlier report
         (output / name).unlink(missing_ok=True)
-    comparison = compare(spec, collect_trials(tracking), trivial_metrics_of(tracking))
+    comparison = compare(spec, collect_trials(tracking), study_metrics(tracking, f"{TRIVIAL}/"))
     figures = make_figures(spec, comparison, tracking, output)
     markdown = to_markdown(comparison, spec, figures)
     (output / "comparison.md").write_text(markdown)
     (output / "comparison.html").write_text(render_html(markdown, f"Study {spec.name}", figures))
     to_frame(comparison).to_csv(output / "comparison.csv", index=False)
     comparison.trials.to_csv(output / "trials.csv", index=False)
-    mlflow = client(tracking.uri)
-    for name in REPORT_FILES:
-        if (output / name).exists():
-            retrying(lambda: mlflow.log_artifact(tracking.parent_run_id, str(output / name), "report"))
+    attach_to_study(tracking, [output / name for name in REPORT_FILES], "report")
     return comparison
-
-
-def trivial_metrics_of(tracking: Tracking) -> dict[str, float]:
-    """The trivial predictor's metrics the study logged on its parent run (polytask.results.trivial)."""
-    metrics = retrying(lambda: client(tracking.uri).get_run(tracking.parent_run_id)).data.metrics
-    return {k: v for k, v in metrics.items() if k.startswith(f"{TRIVIAL}/")}
-
-
-def from_experiment(uri: str, experiment: str, run_id: str | None = None) -> tuple[StudySpec, Tracking]:
-    """A study's spec and runs found in MLflow alone: the experiment's latest study parent run
-    (or ``run_id``) and the ``spec.yaml`` stored on it."""
-    from polytask.errors import Problem, StudyError
-
-    mlflow = client(uri)
-    found = retrying(lambda: mlflow.get_experiment_by_name(experiment))
-    if found is None:
-        names = [e.name for e in mlflow.search_experiments()]
-        raise StudyError([Problem("--experiment", f"no experiment {experiment!r} at {mask_credentials(uri)}; experiments there: {', '.join(names) or 'none'}")])
-    if run_id is None:
-        parents = retrying(lambda: mlflow.search_runs([found.experiment_id], filter_string="tags.`polytask.kind` = 'study'", order_by=["attributes.start_time DESC"], max_results=1))
-        if not parents:
-            raise StudyError([Problem("--experiment", f"experiment {experiment!r} holds no polytask study run")])
-        run_id = parents[0].info.run_id
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            path = mlflow.download_artifacts(run_id, "spec.yaml", folder)
-        except Exception as exc:  # MLflow raises several types for a missing run or artifact
-            raise StudyError([Problem("--run-id", f"run {run_id} has no spec.yaml artifact ({type(exc).__name__}); give a polytask study's parent run")]) from None
-        spec = load_spec(path)
-    return spec, Tracking(uri=uri, experiment_id=found.experiment_id, parent_run_id=run_id, study=spec.name)
 
 
 # --------------------------------------------------------------------------- figures
@@ -121,7 +101,7 @@ def make_figures(spec: StudySpec, comparison: Comparison, tracking: Tracking, ou
                                         [f"{t.name} {t.primary_metric} ({comparison.split})" for t in tasks], output / "tasks.png",
                                         f"{title} per-task {comparison.split} metric, mean and {interval}", lines, interval=interval))
     figures.append(plots.plot_weights_over_time(weight_histories(spec, comparison, tracking), output / "weights.png", f"{title} task weights during training (mean over seeds)"))
-    figures.append(plots.plot_quality_vs_cost(summaries(strategies, ["best/val/score", *QUALITY_COSTS]), "best/val/score", "validation score",
+    figures.append(plots.plot_quality_vs_cost(summaries(strategies, [BEST_SCORE, *QUALITY_COSTS]), BEST_SCORE, "validation score",
                                               {c: n for c, n in QUALITY_COSTS.items() if c in comparison.columns}, output / "cost.png",
                                               f"{title} quality ({interval}) against cost"))
     return [f for f in figures if f is not None]
@@ -129,16 +109,16 @@ def make_figures(spec: StudySpec, comparison: Comparison, tracking: Tracking, ou
 
 def weight_histories(spec: StudySpec, comparison: Comparison, tracking: Tracking) -> dict[str, pd.DataFrame]:
     """Per strategy: each task's weight at each logged step (``step/weight/<task>``), mean over its runs."""
-    mlflow = client(tracking.uri)
-    trials = comparison.role("trial")
+    trials = comparison.role(TRIAL)
     histories = {}
     for row in comparison.rows:
         if row.kind != "strategy" or not len(trials):
             continue
-        runs = trials[(trials["candidate"] == row.candidate) & (trials["phase"] != "search") & (trials["status"] == "FINISHED")]
+        runs = trials[(trials["candidate"] == row.candidate) & (trials["phase"] != SEARCH) & (trials["status"] == "FINISHED")]
         series = []
         for run_id in runs["run_id"]:
-            points = {t: {m.step: m.value for m in retrying(lambda: mlflow.get_metric_history(run_id, f"step/weight/{t}"))} for t in spec.task_names}
+            keys = {step_key(task_weight(t)): t for t in spec.task_names}
+            points = {keys[key]: values for key, values in metric_histories(tracking, run_id, keys).items()}
             if any(points.values()):
                 series.append(pd.DataFrame(points))
         if series:
@@ -208,13 +188,13 @@ def headline(comparison: Comparison, spec: StudySpec) -> tuple[list[str], list[l
     headers = ["strategy", "seeds"] + [f"{short(c)}" for c in tasks] + ["val score"]
     headers += ["Δm% (per task)", "Δm% (per metric)", "params vs single-task"] if has_baseline else []
     headers += ["mean rank"] + ([f"p vs {comparison.reference}", "HV gain vs front"] if comparison.reference else []) + [short(c) for c in costs]
-    digits = {c: _digits(comparison.rows, c) for c in tasks + ["best/val/score"]}
+    digits = {c: _digits(comparison.rows, c) for c in tasks + [BEST_SCORE]}
     body = []
     for row in comparison.rows:
         measured = row.kind != "trivial"
         cells = [("★ " if row.best else "") + row.label, (f"{row.trials}" + (f" ({row.failed} failed)" if row.failed else "")) if measured else "—"]
         cells += [cell(row, c, digits[c]) + (f" {NOT_LEARNED}" if row.learned.get(t.name) is False else "") for c, t in zip(tasks, spec.main_tasks)]
-        cells += [cell(row, "best/val/score", digits["best/val/score"])]
+        cells += [cell(row, BEST_SCORE, digits[BEST_SCORE])]
         cells += [_signed(row.delta_m_task), _signed(row.delta_m_metric), _ratio(row.params_ratio)] if has_baseline else []
         cells += [_number(row.rank, 2)]
         if comparison.reference:
@@ -329,14 +309,14 @@ def _fronts(comparison: Comparison, spec: StudySpec) -> list[str]:
         rows = []
         for index in front:
             trial = searched.loc[index]
-            weights = ", ".join(f"{trial.get(f'weight.{t}', math.nan):.2f}" for t in spec.task_names)
-            rows.append([trial["run_name"], f"[{weights}]"] + [_number(trial.get(c)) for c in comparison.primary + ["best/val/score"]])
-        lines += _table(["trial", "weights"] + [short(c) for c in comparison.primary + ["best/val/score"]], rows)
+            weights = ", ".join(f"{trial[params_column(task_weight(t))]:.2f}" for t in spec.task_names)
+            rows.append([trial["run_name"], f"[{weights}]"] + [_number(trial.get(c)) for c in comparison.primary + [BEST_SCORE]])
+        lines += _table(["trial", "weights"] + [short(c) for c in comparison.primary + [BEST_SCORE]], rows)
     return lines
 
 
 def _baselines(comparison: Comparison) -> list[str]:
-    runs = comparison.role("baseline")
+    runs = comparison.role(BASELINE)
     if not len(runs):
         return []
     lines = ["", "## Single-task baselines", "", "Reused when the data, task, encoder, training settings, selection rule and seed have the same fingerprint.", ""]
@@ -346,12 +326,12 @@ def _baselines(comparison: Comparison) -> list[str]:
 
 def _apart(comparison: Comparison, spec: StudySpec) -> list[str]:
     lines = []
-    teachers = comparison.role("teacher")
+    teachers = comparison.role(TEACHER)
     if len(teachers):
         lines += ["", "## Single-task teachers (distillation)", ""]
         rows = []
         for teacher in teachers.to_dict("records"):
-            task = next(t for t in spec.tasks if teacher["candidate"] == f"teacher-{t.name}")
+            task = next(t for t in spec.tasks if t.name == teacher_task(teacher["candidate"]))
             rows.append([teacher["run_name"], teacher["status"], f"{task.primary_metric} {_number(teacher.get(f'best/val/{task.name}/{task.primary_metric}'))}", _number(teacher.get(f"test/{task.name}/{task.primary_metric}"))])
         lines += _table(["teacher", "status", "validation, selected epoch", "test"], rows)
     trials = comparison.trials
@@ -401,7 +381,7 @@ def print_table(comparison: Comparison, spec: StudySpec, console) -> None:
         for i, header in enumerate(headers[1:], start=1):
             table.add_row(header, *[cells[i] for cells in rows])
     console.print(table)
-    if any(r.label == BASELINE for r in comparison.rows):
+    if any(r.label == BASELINE_ROW for r in comparison.rows):
         console.print("Δm%: average relative change against the single-task baselines, per task (headline) and per metric; > 0 is better.")
     for line in legend(comparison):
         console.print(line, style="bold yellow" if line.startswith("Warning") else None, highlight=False, markup=False, soft_wrap=True)

@@ -34,15 +34,12 @@ from rich.console import Console
 
 from polytask.data import PreparedData
 from polytask.ops.tracking import Tracking, TrialRun, trial_runs
+from polytask.schema import BASELINE, BEST_SCORE, COMPLETED, EPOCH, FIXED, TrialTags, baseline_label, baseline_task, run_name
 from polytask.spec import StudySpec
 from polytask.study.single_task import INPUT_ARRAYS, single_task_data, single_task_sharing, single_task_spec, single_task_tuner
 
 FINGERPRINT_VERSION = 2  # bump when training changes in a way that makes cached baselines stale (2: the study's sharing layers)
 KEPT_METRICS = ("best/", "test/", "cost/", "epoch", "global_step")  # what a cached baseline keeps
-
-
-def baseline_label(task: str) -> str:
-    return f"single-task-{task}"
 
 
 def fingerprint(spec: StudySpec, data: PreparedData, task: str, seed: int) -> str:
@@ -109,7 +106,7 @@ def run_baselines(spec: StudySpec, data: PreparedData, tracking: Tracking, conso
 
     cache = BaselineCache.of(spec)
     keys = {(t.name, seed): fingerprint(spec, data, t.name, seed) for t in spec.main_tasks for seed in spec.seeds}
-    logged = {run.data.tags.get("polytask.fingerprint") for run in trial_runs(tracking) if run.data.tags.get("polytask.role") == "baseline"}
+    logged = {tags.fingerprint for tags in map(TrialTags.from_mlflow, (run.data.tags for run in trial_runs(tracking))) if tags.role == BASELINE}
     counts = {"reused": 0, "trained": 0, "failed": 0}
     configs = []
     for (task, seed), key in keys.items():
@@ -119,19 +116,19 @@ def run_baselines(spec: StudySpec, data: PreparedData, tracking: Tracking, conso
                 _log_reused(tracking, task, seed, key, record, single_task_sharing(spec.sharing, spec.task_names, task).name)
             counts["reused"] += 1
         else:
-            configs.append({"candidate": baseline_label(task), "seed": seed, "role": "baseline", "fingerprint": key})
+            configs.append({"candidate": baseline_label(task), "seed": seed, "role": BASELINE, "fingerprint": key})
     console.print(f"Single-task baselines: {counts['reused']} reused from {cache.folder}, {len(configs)} to train")
     if not configs:
         return counts
-    tasks = {c["candidate"]: c["candidate"].removeprefix("single-task-") for c in configs}
+    tasks = {c["candidate"]: baseline_task(c["candidate"]) for c in configs}
     contexts = {label: StudyContext(single_task_spec(spec, task, label, spec.seeds), single_task_data(data, task), tracking) for label, task in tasks.items()}
     for result in single_task_tuner(spec, contexts, configs, f"{tracking.tune_path}-baselines", console, resume).fit():
         config, metrics = result.config["trial"], result.metrics or {}
-        if result.error is not None or metrics.get("diverged") or "best/val/score" not in metrics:
+        if result.error is not None or metrics.get("diverged") or BEST_SCORE not in metrics:
             counts["failed"] += 1
             continue
         kept = {k: float(v) for k, v in metrics.items() if k.startswith(KEPT_METRICS) and isinstance(v, (int, float))}
-        source = {"study": spec.name, "run_name": f"{config['candidate']}/seed{config['seed']}", "parent_run_id": tracking.parent_run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        source = {"study": spec.name, "run_name": run_name(config["candidate"], config["seed"]), "parent_run_id": tracking.parent_run_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         cache.put(config["fingerprint"], {"fingerprint": config["fingerprint"], "task": tasks[config["candidate"]], "seed": config["seed"], "metrics": kept, "source": source})
         counts["trained"] += 1
     return counts
@@ -140,18 +137,18 @@ def run_baselines(spec: StudySpec, data: PreparedData, tracking: Tracking, conso
 def _log_reused(tracking: Tracking, task: str, seed: int, key: str, record: dict[str, Any], sharing: str) -> None:
     """A nested run holding a cached baseline's final metrics (at its last epoch)."""
     label, source = baseline_label(task), record.get("source", {})
-    tags = {
-        "polytask.candidate": label,
-        "polytask.strategy": "equal",
-        "polytask.family": "baseline",
-        "polytask.sharing": sharing,
-        "polytask.seed": str(seed),
-        "polytask.role": "baseline",
-        "polytask.phase": "fixed",
-        "polytask.fingerprint": key,
-        "polytask.reused_from": f"{source.get('study', '?')} {source.get('run_name', '')} (run {source.get('parent_run_id', '?')[:8]}, {source.get('created', '?')})",
-    }
-    run = TrialRun.open(tracking, trial_id=f"reused-{key[:12]}", run_name=f"{label}/seed{seed}", tags=tags, params={"candidate": label, "seed": seed, "fingerprint": key}, resuming=False)
+    tags = TrialTags(
+        candidate=label,
+        strategy="equal",
+        family=BASELINE,
+        sharing=sharing,
+        seed=seed,
+        role=BASELINE,
+        phase=FIXED,
+        fingerprint=key,
+        reused_from=f"{source.get('study', '?')} {source.get('run_name', '')} (run {source.get('parent_run_id', '?')[:8]}, {source.get('created', '?')})",
+    )
+    run = TrialRun.open(tracking, trial_id=f"reused-{key[:12]}", run_name=run_name(label, seed), tags=tags.to_mlflow(), params={"candidate": label, "seed": seed, "fingerprint": key}, resuming=False)
     metrics = record["metrics"]
-    run.log(metrics, int(metrics.get("epoch", 0)))
-    run.finish("FINISHED", outcome="completed")
+    run.log(metrics, int(metrics.get(EPOCH, 0)))
+    run.finish("FINISHED", outcome=COMPLETED)

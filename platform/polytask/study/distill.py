@@ -5,29 +5,24 @@ When a candidate sets ``distill``, the study first trains one teacher per task: 
 own model for that task alone (polytask.study.single_task), its training settings, seed
 ``distillation.teacher_seed``. Teachers are ordinary trials of a first Tune run (nested MLflow
 runs ``teacher-<task>/seed<N>``, tagged ``polytask.role = teacher``); each one's selected epoch
-predicts the whole training split, and those class probabilities travel back to the driver in
-the teacher's final checkpoint (Ray's storage, so this works on a cluster too). The students
-then train on ``lambda * gold + (1 - lambda) * teacher`` targets (polytask.training.train).
+predicts the whole training split, and those class probabilities are an artifact of its run
+(``teacher/predictions.pt``: MLflow's store, so this works on a cluster too, and a resumed
+study reads a finished teacher's instead of training it again). The students then train on
+``lambda * gold + (1 - lambda) * teacher`` targets (polytask.training.train).
 
 A teacher that fails is reported; its task is then trained on the gold labels alone.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import torch
 from rich.console import Console
 
 from polytask.data import PreparedData, SplitArrays
-from polytask.ops.tracking import Tracking
+from polytask.ops.tracking import Tracking, read_tensors, trial_runs
+from polytask.schema import COMPLETED, TEACHER, TEACHER_ARTIFACT, TrialTags, run_outcome, teacher_label, teacher_task
 from polytask.spec import StudySpec
 from polytask.study.single_task import single_task_data, single_task_spec, single_task_tuner, task_rows
-
-
-def teacher_label(task: str) -> str:
-    return f"teacher-{task}"
 
 
 def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, console: Console, resume: bool = False) -> dict[str, str]:
@@ -38,24 +33,25 @@ def train_teachers(spec: StudySpec, data: PreparedData, tracking: Tracking, cons
 
     tasks, seed = spec.task_names, spec.distillation.teacher_seed
     contexts = {teacher_label(task): StudyContext(single_task_spec(spec, task, teacher_label(task), [seed]), single_task_data(data, task), tracking) for task in tasks}
-    configs = [{"candidate": label, "seed": seed, "role": "teacher"} for label in contexts]
-    return _collect(single_task_tuner(spec, contexts, configs, f"{tracking.tune_path}-teachers", console, resume), data, tasks)
+    configs = [{"candidate": label, "seed": seed, "role": TEACHER} for label in contexts]
+    return _collect(single_task_tuner(spec, contexts, configs, f"{tracking.tune_path}-teachers", console, resume), data, tasks, tracking)
 
 
-def _collect(tuner, data: PreparedData, tasks: list[str]) -> dict[str, str]:
-    from polytask.study.trial import CHECKPOINT_FILE
-
-    predictions: dict[str, torch.Tensor] = {}
+def _collect(tuner, data: PreparedData, tasks: list[str], tracking: Tracking) -> dict[str, str]:
+    errors = {teacher_task(r.config["trial"]["candidate"]): r.error for r in tuner.fit()}
+    runs = {}
+    for run in trial_runs(tracking):
+        tags = TrialTags.from_mlflow(run.data.tags)
+        if tags.role == TEACHER and run.info.status == "FINISHED" and run_outcome(run.data.tags)[0] == COMPLETED:
+            runs[teacher_task(tags.candidate)] = run.info.run_id
+    predictions: dict[str, np.ndarray] = {}
     outcomes: dict[str, str] = {}
-    task_of = {teacher_label(task): task for task in tasks}
-    for result in tuner.fit():
-        task = task_of[result.config["trial"]["candidate"]]
-        if result.error is not None or result.checkpoint is None:
-            outcomes[task] = f"teacher failed ({type(result.error).__name__ if result.error else 'no predictions'}); trained on gold labels only"
+    for task in tasks:
+        if task not in runs:
+            error = errors.get(task)
+            outcomes[task] = f"teacher failed ({type(error).__name__ if error else 'no predictions'}); trained on gold labels only"
             continue
-        with result.checkpoint.as_directory() as folder:
-            state = torch.load(Path(folder) / CHECKPOINT_FILE, weights_only=True)
-        predictions[task] = state["teacher_predictions"][task].numpy().astype("float32")
+        predictions[task] = read_tensors(tracking, runs[task], *TEACHER_ARTIFACT)[task].numpy().astype("float32")
         outcomes[task] = "ok"
     train = data.splits["train"]
     train.teacher = {task: onto_student_rows(train, tasks.index(task), p) for task, p in predictions.items()} or None

@@ -11,8 +11,8 @@ import time
 from ray.tune import Callback
 from rich.console import Console
 
+from polytask.schema import EPOCH, reached_the_end, run_name
 from polytask.study.search import config_weights
-from polytask.training.train import run_name
 
 
 class StudyProgress(Callback):
@@ -67,8 +67,8 @@ class StudyProgress(Callback):
         result = trial.last_result or {}
         if result.get("diverged"):
             self.console.print(f"{self._clock()} [yellow]diverged[/yellow] {self._name(trial)} at step {int(result.get('diverged_step', -1))}")
-        elif result.get("epoch", self.epochs) < self.epochs and not result.get("early_stopped"):
-            self.console.print(f"{self._clock()} [yellow]stopped[/yellow] {self._name(trial)} by the scheduler after epoch {int(result['epoch'])}")
+        elif EPOCH in result and not reached_the_end(result, self.epochs):
+            self.console.print(f"{self._clock()} [yellow]stopped[/yellow] {self._name(trial)} by the scheduler after epoch {int(result[EPOCH])}")
         else:
             self.console.print(f"{self._clock()} [green]finished[/green] {self._name(trial)}")
 

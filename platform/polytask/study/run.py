@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,9 +23,11 @@ from polytask.data import Dataset, PreparedData, check_frames, load_datasets, pr
 from polytask.encoders import load_tokenizer
 from polytask.errors import Problem, StudyError
 from polytask.ops.credentials import mask_credentials
-from polytask.ops.preflight import check_address, check_output_folder, check_tracking
-from polytask.ops.tracking import STOPPED, Tracking, log_study_metrics, reopen, settle_runs, start_study
+from polytask.ops.output import check_output_folder, make_output_folder
+from polytask.ops.preflight import check_address, check_tracking
+from polytask.ops.tracking import Tracking, end_study, log_study_metrics, reopen, settle_runs, start_study
 from polytask.results.trivial import trivial_metrics
+from polytask.schema import COMPLETED, DIVERGED, ERROR, SPEC_FILE, STOPPED, STUDY_FILE, TRIAL, TRIAL_ID, reached_the_end
 from polytask.spec import TEXT_ENCODERS, StudySpec, load_spec, resolve_training
 from polytask.study import baselines, distill
 from polytask.study.search import plan_trials
@@ -36,7 +36,6 @@ from polytask.training import frozen
 if TYPE_CHECKING:
     from polytask.results.comparison import Comparison
 
-RESULT_FILES = ("study.json", "spec.yaml")  # and the report's (polytask.results.report.REPORT_FILES)
 
 
 @dataclass
@@ -66,43 +65,10 @@ def prepare(spec: StudySpec, datasets: list[Dataset] | None = None) -> PreparedD
     return prepare_data(spec, datasets, tokenizer)
 
 
-def check_output(output: Path, overwrite: bool) -> None:
-    """Refuse to mix two studies' results in one folder (before any work is done)."""
-    if (output / "study.json").exists() and not overwrite:
-        raise StudyError([Problem("output", f"{output} already holds the results of a study; pass --overwrite to replace them (earlier MLflow runs are kept) or choose another folder with --output")])
-
-
-def make_output(output: Path, overwrite: bool) -> None:
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-        _write_probe(output / ".write-test")
-    except OSError as exc:
-        (output / ".write-test").unlink(missing_ok=True)
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StudyError([Problem("output", f"{output} is on a full disk ({exc.strerror}); free some space or choose another folder with --output")]) from None
-        raise StudyError([Problem("output", f"cannot write to {output}: {exc.strerror}; choose a writable folder with --output")]) from None
-    if overwrite:
-        shutil.rmtree(output / "tune", ignore_errors=True)
-        from polytask.results.report import REPORT_FILES
-
-        for name in RESULT_FILES + REPORT_FILES:
-            (output / name).unlink(missing_ok=True)
-
-
-def _write_probe(probe: Path) -> None:
-    """A small write, flushed to the disk, then removed: a full disk fails here, not mid-study."""
-    with open(probe, "wb") as f:
-        f.write(b"\0" * 65536)
-        f.flush()
-        os.fsync(f.fileno())
-    probe.unlink()
-
-
 def preflight(spec: StudySpec, output: Path, address: str | None, overwrite: bool) -> list[Dataset]:
     """Everything checked before Ray starts or MLflow is written: the output folder, the
     tracking store, the cluster's address, the data. Returns the checked datasets."""
-    check_output(output, overwrite)
-    check_output_folder(output)
+    check_output_folder(output, overwrite)
     check_tracking(spec.tracking.uri)
     check_address(address)
     return load_checked(spec)
@@ -117,11 +83,11 @@ def run_study(spec: StudySpec, output: Path | None = None, address: str | None =
         _check_resources(spec)
         data = _prepare(spec, console, datasets)
         spec = _with_defaults(spec, data, console)
-        make_output(output, overwrite)
+        make_output_folder(output, overwrite)
         tracking = start_study(spec, output)
         tracking = dataclasses.replace(tracking, tune_path=_join(spec.execution.storage or str(output / "tune"), f"{spec.name}-{tracking.parent_run_id[:8]}"))
         tracking.save(output)
-        (output / "spec.yaml").write_text(spec.to_yaml())
+        (output / SPEC_FILE).write_text(spec.to_yaml())
         log_study_metrics(tracking, trivial_metrics(data))  # the floor every strategy is read against (polytask.results.trivial)
         _teachers(spec, data, tracking, console, resume=False)
         _baselines(spec, data, tracking, console, resume=False)
@@ -137,9 +103,9 @@ def resume_study(output: Path, address: str | None = None, console: Console | No
     console = console or Console()
     _quiet_libraries()
     output = output.resolve()
-    if not (output / "study.json").is_file():
-        raise StudyError([Problem("OUTPUT", f"{output} holds no study (no study.json); give the folder `polytask run` wrote to")])
-    spec, tracking = load_spec(output / "spec.yaml"), Tracking.load(output)
+    if not (output / STUDY_FILE).is_file():
+        raise StudyError([Problem("OUTPUT", f"{output} holds no study (no {STUDY_FILE}); give the folder `polytask run` wrote to")])
+    spec, tracking = load_spec(output / SPEC_FILE), Tracking.load(output)
     if not tracking.tune_path or not tune.Tuner.can_restore(tracking.tune_path):
         raise StudyError([Problem("OUTPUT", f"no Ray Tune experiment to resume at {tracking.tune_path or output / 'tune'}; run the study again with `polytask run --overwrite`")])
     check_tracking(tracking.uri)
@@ -220,15 +186,15 @@ def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, c
         settle_runs(tracking, _outcomes(results, spec.training.epochs))
         comparison = write_report(spec, tracking, output)
     except BaseException as exc:
-        _end_parent(tracking, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        end_study(tracking, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     trials = comparison.trials
-    statuses = trials[trials["role"] == "trial"]["status"].tolist() if len(trials) else []
+    statuses = trials[trials["role"] == TRIAL]["status"].tolist() if len(trials) else []
     finished, failed = statuses.count("FINISHED"), statuses.count("FAILED")
     total -= len(spec.seeds) * len(comparison.dropped)  # evaluation trials of a candidate whose search never completed
     # KILLED: the study was interrupted before every planned trial ended
     status = "KILLED" if finished + failed < total else "FINISHED" if finished else "FAILED"
-    _end_parent(tracking, status, finished=finished, failed=failed, total=total)
+    end_study(tracking, status, finished=finished, failed=failed, total=total)
     print_table(comparison, spec, console)
     if spec.comparison.register_models:
         from polytask.results.registry import register_best_models
@@ -245,16 +211,16 @@ def _outcomes(results, epochs: int) -> dict[str, tuple[str, str]]:
     outcomes = {}
     for result in results:
         metrics = result.metrics or {}
-        if "trial_id" not in metrics:
+        if TRIAL_ID not in metrics:
             continue  # never reported: its run (if any) is settled as lost
         if result.error is not None:
-            outcomes[metrics["trial_id"]] = ("FAILED", "error")
+            outcomes[metrics[TRIAL_ID]] = ("FAILED", ERROR)
         elif metrics.get("diverged"):
-            outcomes[metrics["trial_id"]] = ("FAILED", "diverged")
-        elif metrics.get("epoch", 0) < epochs and not metrics.get("early_stopped"):
-            outcomes[metrics["trial_id"]] = ("FINISHED", STOPPED)
+            outcomes[metrics[TRIAL_ID]] = ("FAILED", DIVERGED)
+        elif not reached_the_end(metrics, epochs):
+            outcomes[metrics[TRIAL_ID]] = ("FINISHED", STOPPED)
         else:
-            outcomes[metrics["trial_id"]] = ("FINISHED", "completed")
+            outcomes[metrics[TRIAL_ID]] = ("FINISHED", COMPLETED)
     return outcomes
 
 
@@ -355,10 +321,3 @@ def _check_resources(spec: StudySpec) -> None:
         problems.append(Problem("resources.gpu", f"{spec.resources.gpu:g} GPU(s) per trial, but the Ray cluster has {gpus:g}; set resources.gpu: 0 (trials train on the CPU) or run on a cluster with GPUs (--address)"))
     if problems:
         raise StudyError(problems)
-
-
-def _end_parent(tracking: Tracking, status: str, **counts: int) -> None:
-    from polytask.ops.tracking import client, retrying
-
-    log_study_metrics(tracking, {f"trials/{key}": value for key, value in counts.items()})
-    retrying(lambda: client(tracking.uri).set_terminated(tracking.parent_run_id, status=status))

@@ -13,10 +13,8 @@ from typing import Any
 from ray import tune
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, PopulationBasedTraining, TrialScheduler
 
+from polytask.schema import EPOCH, SCORE
 from polytask.spec import StudySpec
-
-SCORE = "val/score"
-EPOCH = "epoch"
 
 
 def make_scheduler(spec: StudySpec) -> TrialScheduler:

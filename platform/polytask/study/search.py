@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 from ray.tune.search import Searcher
 
-from polytask.schema import EVALUATION, FIXED, SEARCH
+from polytask.schema import EVALUATION, FIXED, SEARCH, reached_the_end
 from polytask.spec import StudySpec
 
 
@@ -220,7 +220,7 @@ class StudySearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         candidate = self.routes.pop(trial_id, None)
         if candidate is not None:
-            finished = result is not None and (result.get("epoch", 0) >= self.epochs or bool(result.get("early_stopped")))
+            finished = result is not None and reached_the_end(result, self.epochs)
             self.searches[candidate].tell(trial_id, result, error, finished)
 
     def save(self, checkpoint_path: str) -> None:

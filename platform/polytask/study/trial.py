@@ -1,8 +1,11 @@
 """The Ray Tune trainable: one trial = one candidate x seed, trained by polytask.training.train.
 
-It connects the training loop to Tune (``tune.report`` with a checkpoint each epoch, resume from
-``tune.get_checkpoint()`` when Tune retries a failed trial, restores a study, or PBT makes this
-trial continue another one's model) and to MLflow (the trial's nested run). A diverged trial
+It connects the training loop to Tune (``tune.report`` with a checkpoint each epoch but the
+last, resume from ``tune.get_checkpoint()`` when Tune retries a failed trial, restores a study,
+or PBT makes this trial continue another one's model) and to MLflow (the trial's nested run).
+A checkpoint holds what a retry needs and nothing else; the trial's outcome goes to MLflow: the
+selected model (``model/model.pt``, with ``comparison.register_models``) and a teacher's
+train-split predictions (``teacher/predictions.pt``, read back by polytask.study.distill). A diverged trial
 (NaN/inf loss) ends normally with ``diverged = 1`` so Tune does not retry it (its run FAILED,
 tagged ``polytask.outcome = diverged`` and ``polytask.diverged_step``); any other error is
 recorded on the run and re-raised for Tune's retry policy.
@@ -26,12 +29,27 @@ from ray import tune
 
 from polytask.data import PreparedData
 from polytask.ops.tracking import Tracking, TrialRun
-from polytask.schema import FIXED
+from polytask.schema import (
+    COMPLETED,
+    DIVERGED,
+    ERROR,
+    FIXED,
+    INTERRUPTED,
+    MODEL_ARTIFACT,
+    SCORE,
+    TEACHER,
+    TEACHER_ARTIFACT,
+    TRIAL,
+    TrialTags,
+    pbt_key,
+    sampled_key,
+    step_key,
+    task_weight,
+)
 from polytask.spec import StudySpec
 from polytask.strategies.weighting import get_weighting_class
-from polytask.study.schedulers import SCORE
 from polytask.study.search import LEARNING_RATE, config_weights
-from polytask.training.train import Diverged, TrialPlan, train
+from polytask.training.train import Diverged, Reporter, TrialOutcome, TrialPlan, train
 
 CHECKPOINT_FILE = "trial_state.pt"
 
@@ -45,27 +63,23 @@ class StudyContext:
     tracking: Tracking
 
 
-class TuneReporter:
+class TuneReporter(Reporter):
     """Training's reports to MLflow and Tune. Points at or before the run's ``logged_epoch`` /
     ``logged_step`` are in MLflow already (an earlier attempt logged them after its last
-    checkpoint) and go to Tune only."""
+    checkpoint) and go to Tune only. ``register_model``: the outcome's selected model is logged
+    to the run (for the model registry, polytask.results.registry)."""
 
-    def __init__(self, run: TrialRun, trial_id: str) -> None:
+    def __init__(self, run: TrialRun, trial_id: str, register_model: bool = False) -> None:
         self.run = run
         self.trial_id = trial_id
+        self.register_model = register_model
 
     def step(self, step: int, metrics: dict[str, float]) -> None:
         if step > self.run.logged_step:
-            self.run.log({f"step/{k}": v for k, v in metrics.items()}, step)
+            self.run.log({step_key(k): v for k, v in metrics.items()}, step)
 
     def epoch(self, epoch: int, metrics: dict[str, float], state: dict[str, Any] | None) -> None:
-        if epoch > self.run.logged_epoch:
-            self.run.log(metrics, epoch)
-            self.run.flush()  # before tune.report: a trial Tune stops after this report has logged it
-        model = (state or {}).pop("selected_model", None)
-        if model is not None:  # the final epoch's selected model goes to MLflow, not to Tune
-            self.run.log_model(model)
-            state = None
+        self._log(epoch, metrics)
         if state is None:
             tune.report(metrics)
             return
@@ -73,13 +87,26 @@ class TuneReporter:
             torch.save({**state, "trial_id": self.trial_id}, Path(folder) / CHECKPOINT_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
+    def final(self, epoch: int, outcome: TrialOutcome) -> None:
+        self._log(epoch, outcome.metrics)
+        if self.register_model:
+            self.run.log_tensors(*MODEL_ARTIFACT, outcome.selected_state)
+        if outcome.teacher_predictions is not None:
+            self.run.log_tensors(*TEACHER_ARTIFACT, outcome.teacher_predictions)
+        tune.report(outcome.metrics)  # no checkpoint: a retry after this report repeats the last epoch
+
+    def _log(self, epoch: int, metrics: dict[str, float]) -> None:
+        if epoch > self.run.logged_epoch:
+            self.run.log(metrics, epoch)
+            self.run.flush()  # before tune.report: a trial Tune stops after this report has logged it
+
 
 def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     spec = context.spec
     if LEARNING_RATE in config:  # tuned (comparison.tuning): this trial's own learning rate
         spec = spec.model_copy(update={"training": spec.training.model_copy(update={"learning_rate": float(config[LEARNING_RATE])})})
     weights = config_weights(config, spec.task_names)
-    plan = TrialPlan(spec, config["candidate"], int(config["seed"]), weights, config.get("search_index"), teacher=config.get("role") == "teacher")
+    plan = TrialPlan(spec, config["candidate"], int(config["seed"]), weights, config.get("search_index"), teacher=config.get("role") == TEACHER)
     torch.set_num_threads(max(1, int(spec.resources.cpu)))
     trial_id = tune.get_context().get_trial_id()
     state = _load_checkpoint()
@@ -91,27 +118,27 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         params={**_params(spec, plan, config), **_target_scales(context.data)},
         resuming=state is not None,
     )
-    if run.completed is not None and not plan.teacher:
-        tune.report(run.completed)  # trained to the end by an earlier attempt: not again
+    if run.completed is not None:
+        tune.report(run.completed)  # trained to the end by an earlier attempt (its outcome in MLflow): not again
         return
     run.set_tags(_placement())
     if state is not None and state.get("trial_id", trial_id) != trial_id:  # PBT: continues another member's model
-        run.log({"pbt/copied": 1.0, **{f"pbt/weight/{t}": w for t, w in zip(spec.task_names, weights or [])}}, state["epoch"])
+        run.log({pbt_key("copied"): 1.0, **{pbt_key(task_weight(t)): w for t, w in zip(spec.task_names, weights or [])}}, state["epoch"])
         run.set_tags({"pbt.copied_from": state["trial_id"]})
     try:
-        train(plan, context.data, TuneReporter(run, trial_id), state=state)
+        train(plan, context.data, TuneReporter(run, trial_id, spec.comparison.register_models), state=state)
     except Diverged as exc:
-        run.finish("FAILED", outcome="diverged", reason=str(exc), diverged_step=str(exc.step))
+        run.finish("FAILED", outcome=DIVERGED, reason=str(exc), diverged_step=str(exc.step))
         # val/score: the metric a scheduler expects in every result (Tune checks)
         tune.report({"diverged": 1.0, "diverged_step": exc.step, SCORE: -math.inf})
         return
     except Exception:
-        run.finish("FAILED", outcome="error", reason=traceback.format_exc(limit=-8))
+        run.finish("FAILED", outcome=ERROR, reason=traceback.format_exc(limit=-8))
         raise
     except BaseException:  # Tune stopping the trial (SystemExit) or Ctrl-C
-        run.finish("KILLED", outcome="stopped")
+        run.finish("KILLED", outcome=INTERRUPTED)
         raise
-    run.finish("FINISHED", outcome="completed")
+    run.finish("FINISHED", outcome=COMPLETED)
 
 
 def _placement() -> dict[str, str]:
@@ -133,20 +160,21 @@ def _load_checkpoint() -> dict[str, Any] | None:
 
 
 def _tags(spec: StudySpec, plan: TrialPlan, config: dict[str, Any]) -> dict[str, str]:
-    candidate = spec.candidate(plan.candidate)
-    return {
-        "polytask.candidate": plan.candidate,
-        "polytask.strategy": candidate.weighting,
-        "polytask.family": family(spec, plan.candidate) if config.get("role", "trial") == "trial" else config["role"],
-        "polytask.phase": config.get("phase", FIXED),
-        **{f"polytask.{key}": config[key] for key in ("selected_trial", "fingerprint") if key in config},
-        "polytask.sharing": spec.sharing_of(plan.candidate).name,
-        "polytask.sampling": spec.sampling_of(plan.candidate).policy if spec.per_task_sources else "one dataset",
-        "polytask.seed": str(plan.seed),
-        "polytask.searched": str(candidate.search is not None).lower(),
-        "polytask.role": config.get("role", "trial"),
-        "polytask.distilled": str(candidate.distill).lower(),
-    }
+    candidate, role = spec.candidate(plan.candidate), config.get("role", TRIAL)
+    return TrialTags(
+        candidate=plan.candidate,
+        strategy=candidate.weighting,
+        family=family(spec, plan.candidate) if role == TRIAL else role,
+        sharing=spec.sharing_of(plan.candidate).name,
+        seed=plan.seed,
+        role=role,
+        phase=config.get("phase", FIXED),
+        sampling=spec.sampling_of(plan.candidate).policy if spec.per_task_sources else "one dataset",
+        searched=candidate.search is not None,
+        distilled=candidate.distill,
+        selected_trial=config.get("selected_trial", ""),
+        fingerprint=config.get("fingerprint", ""),
+    ).to_mlflow()
 
 
 def family(spec: StudySpec, label: str) -> str:
@@ -163,11 +191,11 @@ def _params(spec: StudySpec, plan: TrialPlan, config: dict[str, Any]) -> dict[st
     params: dict[str, Any] = {"candidate": plan.candidate, "weighting": candidate.weighting, "seed": plan.seed}
     for key, value in plan.strategy_kwargs().items():
         if key == "weights":
-            params.update({f"weight.{t}": float(w) for t, w in zip(spec.task_names, value)})
+            params.update({task_weight(t): float(w) for t, w in zip(spec.task_names, value)})
         else:
             params[f"weighting.{key}"] = value
     for task, raw in config.get("sampled", {}).items():
-        params[f"sampled.{task}"] = raw
+        params[sampled_key(task_weight(task))] = raw
     params.update(_flat("training", spec.training.model_dump()))
     params.update(_flat("encoder", spec.encoder.model_dump()))
     params.update(_flat("sharing", spec.sharing_of(plan.candidate).model_dump()))

@@ -3,7 +3,9 @@
     batch -> model -> per-task losses (missing labels masked) -> weighting strategy
           -> gradients (gradients.backward) -> optimizer step
     each epoch: validation metrics, model selection on val/score, early stopping, a report
-    (metrics + checkpoint state) that the caller turns into tune.report and MLflow points.
+    (metrics + the state a retry continues from) that the caller turns into tune.report and
+    MLflow points; the last epoch: a :class:`TrialOutcome` (final metrics, the selected
+    model, a teacher's predictions), reported by its own call and returned.
 
 Nothing here imports Ray or MLflow: ``Reporter`` is the seam (see polytask.study.trial).
 """
@@ -16,7 +18,7 @@ import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ from torch import Tensor
 from polytask.data import PreparedData, SplitArrays
 from polytask.data.batches import TrainStream, eval_batches
 from polytask.ops import faults
+from polytask.schema import BEST_EPOCH, BEST_SCORE, EARLY_STOPPED, EPOCH, GLOBAL_STEP, SCORE, best_of, run_name, task_weight
 from polytask.spec import StudySpec, weighting_kwargs
 from polytask.spec.models import TrainingSpec
 from polytask.strategies.weighting import Weighting, get_weighting
@@ -43,7 +46,7 @@ class TrialPlan:
     seed: int
     weights: list[float] | None = None
     search_index: int | None = None  # 1-based number of a searched trial within its candidate
-    teacher: bool = False  # a single-task teacher: its final report carries its train-split predictions
+    teacher: bool = False  # a single-task teacher: its outcome carries its train-split predictions
 
     @property
     def run_name(self) -> str:
@@ -57,20 +60,35 @@ class TrialPlan:
         return kwargs
 
 
-def run_name(candidate: str, seed: int, search_index: int | None = None) -> str:
-    """``candidate/seedN``, plus ``/trialK`` for the K-th searched trial of a candidate."""
-    name = f"{candidate}/seed{seed}"
-    return name if search_index is None else f"{name}/trial{search_index}"
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What a trial that trained to its last epoch leaves: that epoch's report (``metrics``),
+    the selected epoch's trainable parameters (``selected_state``, see :func:`trainable_state`)
+    and, for a distillation teacher, its class probabilities on the training split."""
+
+    metrics: dict[str, float]
+    selected_state: dict[str, Tensor]
+    teacher_predictions: dict[str, Tensor] | None = None
 
 
-class Reporter(Protocol):
-    def step(self, step: int, metrics: dict[str, float]) -> None: ...
+class Reporter:
+    """Where training reports to; the defaults ignore everything. ``epoch`` gets every epoch but
+    the last, with the state a retry continues from (:func:`_retry_state`); ``final`` gets the
+    last epoch, as the trial's outcome (a reporter that does not care sees it as an epoch)."""
 
-    def epoch(self, epoch: int, metrics: dict[str, float], state: dict[str, Any] | None) -> None: ...
+    def step(self, step: int, metrics: dict[str, float]) -> None:
+        """Every ``log_every_steps`` training steps (``step`` is 1-based)."""
+
+    def epoch(self, epoch: int, metrics: dict[str, float], state: dict[str, Any] | None) -> None:
+        """After each epoch but the last (``epoch`` is 1-based)."""
+
+    def final(self, epoch: int, outcome: TrialOutcome) -> None:
+        self.epoch(epoch, outcome.metrics, None)
 
 
 class Diverged(RuntimeError):
-    """A task loss became NaN or infinite; retrying from a checkpoint would not help."""
+    """A task loss became NaN or infinite; retrying from a checkpoint would not help. ``step``
+    is the 1-based training step whose losses diverged, on MLflow's step axis."""
 
     def __init__(self, step: int, losses: dict[str, float]) -> None:
         super().__init__(f"diverged at step {step}: task losses {losses}")
@@ -89,10 +107,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[str, Any] | None = None) -> dict[str, float]:
-    """Train one trial to the end (or early stop) and return its last reported metrics.
-    ``state`` is a checkpoint state from an earlier attempt of the same trial: training resumes
-    after the epoch it was saved at."""
+def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[str, Any] | None = None) -> TrialOutcome:
+    """Train one trial to the end (or early stop) and return its outcome. ``state`` is a retry
+    state from an earlier attempt of the same trial: training resumes after the epoch it was
+    saved at."""
     spec, settings = plan.spec, plan.spec.training
     device = torch.device("cuda" if spec.resources.gpu > 0 and torch.cuda.is_available() else "cpu")
     seed_everything(plan.seed)
@@ -116,7 +134,6 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
     if state is not None:
         best, best_model, bad_epochs, start_epoch, global_step = _restore(state, model, optimizer, scheduler, weighting)
 
-    metrics: dict[str, float] = {}
     for epoch in range(start_epoch, settings.epochs):
         faults.before_epoch(plan.run_name, epoch + 1)  # tests only: POLYTASK_FAULT, unset otherwise
         model.train()
@@ -139,22 +156,27 @@ def train(plan: TrialPlan, data: PreparedData, reporter: Reporter, state: dict[s
         batches = stream.task_batches(epoch, steps_per_epoch) if data.per_task_datasets else None
         metrics = _epoch_metrics(epoch, global_step, tasks, epoch_losses, batches, validation, val_score, best, weighting)
         metrics |= {"cost/step_time_ms": 1000 * float(np.mean(step_times)), "cost/backward_passes": passes, "cost/peak_mem_mb": peak_memory_mb(device), **parameter_counts}
-        if last and epoch + 1 < settings.epochs:
-            metrics["early_stopped"] = 1.0  # by patience: a finished trial, not a cut-short one
-        if last:  # the selected epoch's model answers for the trial from here on
-            model.load_state_dict(best_model, strict=False)
-        if last and settings.evaluate_test and "test" in data.splits:
-            metrics.update(evaluate(model, data.splits["test"], data, settings.eval_batch_size, device, "test", settings.precision))
-        if last and plan.teacher:  # what the students learn from, carried by the final report
-            checkpoint = {"teacher_predictions": predict(model, data.splits["train"], data, settings.eval_batch_size, device, settings.precision)}
-        elif last:  # the selected model, for the model registry (comparison.register_models)
-            checkpoint = {"selected_model": trainable_state(model)} if spec.comparison.register_models else None
-        else:  # everything a retry needs to continue exactly where this epoch ended
-            checkpoint = _retry_state(epoch, global_step, model, optimizer, scheduler, weighting, best, best_model, bad_epochs)
-        reporter.epoch(epoch + 1, metrics, checkpoint)
-        if last:
-            break
-    return metrics
+        if not last:  # everything a retry needs to continue exactly where this epoch ended
+            reporter.epoch(epoch + 1, metrics, _retry_state(epoch, global_step, model, optimizer, scheduler, weighting, best, best_model, bad_epochs))
+            continue
+        outcome = _outcome(plan, data, model, best_model, metrics, early_stopped=epoch + 1 < settings.epochs, device=device)
+        reporter.final(epoch + 1, outcome)
+        return outcome
+    raise RuntimeError(f"{plan.run_name}: a retry state saved after the last epoch ({start_epoch} of {settings.epochs}); it has nothing left to train")
+
+
+def _outcome(plan: TrialPlan, data: PreparedData, model: MultiTaskModel, best_model: dict[str, Tensor], metrics: dict[str, float], early_stopped: bool, device: torch.device) -> TrialOutcome:
+    """The last epoch: the selected epoch's model answers for the trial from here on (its test
+    metrics, a teacher's predictions)."""
+    settings = plan.spec.training
+    if early_stopped:
+        metrics[EARLY_STOPPED] = 1.0  # by patience: a finished trial, not a cut-short one
+    model.load_state_dict(best_model, strict=False)
+    if settings.evaluate_test and "test" in data.splits:
+        metrics.update(evaluate(model, data.splits["test"], data, settings.eval_batch_size, device, "test", settings.precision))
+    # what the students learn from (polytask.study.distill)
+    predictions = predict(model, data.splits["train"], data, settings.eval_batch_size, device, settings.precision) if plan.teacher else None
+    return TrialOutcome(metrics, trainable_state(model), predictions)
 
 
 def _train_epoch(model, weighting, optimizer, scheduler, batches, tasks, settings, autocast, device, distill, reporter: Reporter, global_step: int) -> tuple[Tensor, list[float], int, int]:
@@ -190,6 +212,8 @@ def _restore(state: dict[str, Any], model, optimizer, scheduler, weighting) -> t
     scheduler.load_state_dict(state["scheduler"])
     weighting.load_state_dict(state["weighting"])
     torch.set_rng_state(state["torch_rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     return state["best"], state["best_model"], state["bad_epochs"], state["epoch"], state["global_step"]
 
 
@@ -206,6 +230,8 @@ def _retry_state(epoch: int, global_step: int, model, optimizer, scheduler, weig
         "best_model": best_model,
         "bad_epochs": bad_epochs,
         "torch_rng": torch.get_rng_state(),
+        # dropout on a GPU draws from the CUDA generators: without them a retry would not continue exactly
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
 
 
@@ -213,16 +239,16 @@ def _epoch_metrics(epoch: int, global_step: int, tasks, epoch_losses: Tensor, ba
     """One epoch's report: train losses (and, with one dataset per task, each task's batch
     count), validation, the selected epoch's ``best/...`` metrics and the task weights."""
     return {
-        "epoch": epoch + 1,
-        "global_step": global_step,
+        EPOCH: epoch + 1,
+        GLOBAL_STEP: global_step,
         **{f"train/{t.name}/loss": float(v) for t, v in zip(tasks, epoch_losses)},
         **({f"train/{t.name}/batches": int(n) for t, n in zip(tasks, batches)} if batches is not None else {}),
         **validation,
-        "val/score": val_score,
-        **{f"best/{k}": v for k, v in best["metrics"].items()},
-        "best/val/score": best["score"],
-        "best/epoch": best["epoch"],
-        **{f"weight/{t.name}": float(w) for t, w in zip(tasks, weighting.task_weights())},
+        SCORE: val_score,
+        **{best_of(k): v for k, v in best["metrics"].items()},
+        BEST_SCORE: best["score"],
+        BEST_EPOCH: best["epoch"],
+        **{task_weight(t.name): float(w) for t, w in zip(tasks, weighting.task_weights())},
     }
 
 
@@ -244,13 +270,13 @@ def training_step(
     step: int,
     gold_weight: float | None = None,
 ) -> StepResult:
-    """One optimizer step on one batch. ``tasks`` carry ``name`` and ``type``; ``gold_weight``
+    """One optimizer step on one batch, the ``step``-th (0-based) of the trial. ``tasks`` carry ``name`` and ``type``; ``gold_weight``
     (distillation only) is BAM!'s lambda. Benchmarks call this too, so they time exactly what
     trials run."""
     with autocast:
         boundary, losses = task_losses(model, batch, tasks, gold_weight)
     if not torch.isfinite(losses).all():
-        raise Diverged(step, {t.name: float(v) for t, v in zip(tasks, losses.detach())})
+        raise Diverged(step + 1, {t.name: float(v) for t, v in zip(tasks, losses.detach())})
     optimizer.zero_grad(set_to_none=True)
     passes = backward(weighting, losses, model, boundary, settings.gradient_method)
     regularizer = model.sharing.regularizer()  # added as is, outside the task weighting
@@ -376,7 +402,7 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def _step_metrics(tasks, step: StepResult, weighting: Weighting, gold_weight: float | None) -> dict[str, float]:
     out = {f"train/{t.name}/step_loss": float(v) for t, v in zip(tasks, step.losses)}
-    out.update({f"weight/{t.name}": float(w) for t, w in zip(tasks, weighting.task_weights())})
+    out.update({task_weight(t.name): float(w) for t, w in zip(tasks, weighting.task_weights())})
     out["cost/backward_passes"] = step.backward_passes
     if step.regularizer is not None:
         out["train/regularizer"] = step.regularizer
@@ -386,6 +412,15 @@ def _step_metrics(tasks, step: StepResult, weighting: Weighting, gold_weight: fl
 
 
 def _optimizer(model: MultiTaskModel, weighting: Weighting, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW over the model's trainable parameters and the weighting strategy's own (uncertainty's
+    log-variances, GradNorm's weights, ...), those at ``weighting.learning_rate()``.
+
+    The strategy's parameters follow the learning-rate schedule too (:func:`_linear_warmup_decay`
+    scales every group by the same factor), as in LibMTL, where they share the model's optimizer
+    and scheduler: the balancing warms up and settles with the model it balances, and a schedule
+    that decays to 0 freezes the weights at the end along with everything else. GradNorm's ``lr``
+    (Chen et al. 2018 tune it for a constant rate) is therefore its rate at the schedule's peak.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     exempt = {id(p) for p in model.sharing.no_decay_parameters()}
     decayed = [p for p in params if p.dim() >= 2 and id(p) not in exempt]
@@ -411,4 +446,4 @@ def _linear_warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, war
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-__all__ = ["Diverged", "Reporter", "StepResult", "TrialPlan", "autocast_context", "build_weighting", "evaluate", "predict", "task_losses", "train", "training_step"]
+__all__ = ["Diverged", "Reporter", "StepResult", "TrialOutcome", "TrialPlan", "autocast_context", "build_weighting", "evaluate", "predict", "task_losses", "train", "training_step"]

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from polytask.encoders import TextEncoder, build_backbone
 from polytask.spec.models import PretrainedEncoder, RandomEncoder, TrainingSpec
 from polytask.strategies.sharing import HardSharing
-from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, Weighting, get_weighting
+from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, GramianAggregator, Weighting, get_weighting
 from polytask.training.model import MultiTaskModel
 from polytask.training.train import autocast_context, task_losses, training_step
 
@@ -48,7 +48,7 @@ ENCODERS = {
 }
 
 
-class Sum(GradientAggregator):
+class Sum(GramianAggregator):
     """Reference aggregator: the plain sum of the task gradients (engine cost alone)."""
 
     name = "sum (reference)"

@@ -1,20 +1,31 @@
-"""What every sharing strategy must satisfy, as reusable checks, and two tiny encoders to run
-them on: a toy MLP encoder and a small random BERT (the real TextEncoder)."""
+"""What every sharing strategy must satisfy, as reusable checks, two tiny encoders to run them
+on (a toy MLP encoder and a small random BERT, the real TextEncoder), and the conformance suite
+every registered architecture runs from its own file (``tests/unit/sharing/test_<name>.py``):
+
+    class TestConformance(SharingConformance):
+        name = "mmoe"
+"""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from typing import Any, ClassVar
 
+import pytest
 import torch
 from torch import Tensor, nn
 
 from polytask.encoders import Encoder, TextEncoder
-from polytask.strategies.sharing import Sharing
-from polytask.strategies.weighting import GradientAggregator
+from polytask.strategies.registry import describe
+from polytask.strategies.sharing import SHARINGS, Sharing
 from polytask.training.gradients import backward
 from polytask.training.model import MultiTaskModel
+from tests.weighting_support import SumAggregator
 
 TASKS = ["a", "b", "c"]
+#: small hyperparameters for the tiny models the tests build, by architecture (default: none)
+SETTINGS: dict[str, dict[str, Any]] = {"mmoe": {"experts": 3, "expert_hidden": [4]}, "ple": {"expert_hidden": [4]}, "hierarchical": {"depths": [1, 2, 3]}, "lora": {"rank": 2}}
 
 
 class ToyEncoder(Encoder):
@@ -66,6 +77,33 @@ def build(sharing: Sharing, seed: int = 0, pooling: str | None = None) -> MultiT
     torch.manual_seed(seed)
     heads = {t: nn.Linear(sharing.output_dim(t), 2) for t in sharing.tasks}
     return MultiTaskModel(sharing, heads, pooling=pooling).eval()  # eval: no dropout, so repeated passes agree
+
+
+def parameter_count(params) -> int:
+    return sum(p.numel() for p in params)
+
+
+def parameter_ids(*modules: nn.Module) -> set[int]:
+    return {id(p) for m in modules for p in m.parameters()}
+
+
+def assert_distribution(gate: Tensor, rows: int, width: int) -> None:
+    assert gate.shape == (rows, width)
+    assert (gate >= 0).all()
+    assert torch.allclose(gate.sum(dim=-1), torch.ones(rows))
+
+
+def trainable_copies(sharing: Sharing) -> list[list[nn.Parameter]]:
+    """The trainable parameters of each task's encoder copy (soft sharing, single-task)."""
+    return [list(p for p in encoder.parameters() if p.requires_grad) for encoder in sharing.encoders]
+
+
+def spread_copies(sharing: Sharing) -> None:
+    """Make the copies differ, so that soft sharing's penalty and its gradient are not zero."""
+    with torch.no_grad():
+        for k, params in enumerate(trainable_copies(sharing)):
+            for p in params:
+                p.add_(0.1 * k)
 
 
 def losses_of(model: MultiTaskModel, batch: dict[str, Tensor]) -> tuple[list[Tensor], Tensor]:
@@ -134,20 +172,6 @@ def check_boundary(model: MultiTaskModel, batch: dict[str, Tensor]) -> None:
             assert torch.allclose(d, t, atol=1e-6), "the boundary misses or double-counts a path"
 
 
-class SumAggregator(GradientAggregator):
-    """Weights (1, ..., 1): the engine must then give what one backward pass of the sum gives."""
-
-    name = "sum_for_sharing_tests"
-    paper = "none"
-
-    def __init__(self, num_tasks: int, grad_space="parameters") -> None:
-        super().__init__(num_tasks)
-        self.set_grad_space(grad_space)
-
-    def gramian_weights(self, gramian, losses):
-        return torch.ones(self.num_tasks, dtype=gramian.dtype)
-
-
 def check_engine(model: MultiTaskModel, batch: dict[str, Tensor]) -> None:
     """In both gradient spaces, a summing aggregator fills ``.grad`` exactly like the summed
     loss's own backward pass (with the regularizer, if any, added in both)."""
@@ -181,3 +205,46 @@ def check_all(sharing: Sharing, batch: dict[str, Tensor], pooling: str | None = 
     model = build(sharing, pooling=pooling)
     for check in CHECKS:
         check(model, batch)
+
+
+class SharingConformance:
+    """What every registered architecture must satisfy, on every kind of encoder polytask
+    builds (with its hyperparameters from :data:`SETTINGS`). A file subclasses this as
+    ``TestConformance``, sets ``name`` and, where the architecture starts degenerate (identical
+    copies, zero adapters), overrides ``prepare`` to move it off that point."""
+
+    name: ClassVar[str]
+
+    def prepare(self, sharing: Sharing) -> None:
+        """Called on every sharing built here before the checks run."""
+
+    def make(self, encoder) -> Sharing:
+        sharing = SHARINGS[self.name](TASKS, encoder, **SETTINGS.get(self.name, {}))
+        self.prepare(sharing)
+        return sharing
+
+    def test_registered_with_paper_and_summary(self):
+        cls = SHARINGS[self.name]
+        assert cls.name == self.name
+        assert len(cls.paper) > 10 and cls.summary
+        info = describe(cls)
+        assert info["name"] == self.name and info["family"] == "sharing" and info["summary"]
+        assert not cls.__abstractmethods__
+
+    def test_hyperparameters_are_typed_keywords_with_defaults(self):
+        cls = SHARINGS[self.name]
+        for name, param in cls.hyperparameters().items():
+            assert param.default is not inspect.Parameter.empty, name
+            assert param.annotation is not inspect.Parameter.empty, name
+        cls.check_params(TASKS, **SETTINGS.get(self.name, {}))
+
+    def test_conforms_on_a_toy_encoder(self):
+        check_all(self.make(ToyEncoder()), toy_batch())
+
+    @pytest.mark.parametrize("trainable_layers", [None, 1])
+    def test_conforms_on_a_text_encoder(self, trainable_layers):
+        check_all(self.make(text_encoder(trainable_layers)), text_batch())
+
+    def test_conforms_over_token_states(self):
+        # a study with a token-classification task: representations [B, T, D], read pooled
+        check_all(self.make(text_encoder(token_level=True)), text_batch(), pooling="mean")

@@ -59,9 +59,7 @@ def baseline_label(task: str) -> str:
 
 def baseline_task(label: str) -> str:
     """The inverse of :func:`baseline_label`."""
-    if not label.startswith(_BASELINE_PREFIX):
-        raise ValueError(f"{label!r} is not a single-task baseline's label")
-    return label[len(_BASELINE_PREFIX) :]
+    return _after(_BASELINE_PREFIX, label, "a single-task baseline's")
 
 
 def teacher_label(task: str) -> str:
@@ -71,9 +69,13 @@ def teacher_label(task: str) -> str:
 
 def teacher_task(label: str) -> str:
     """The inverse of :func:`teacher_label`."""
-    if not label.startswith(_TEACHER_PREFIX):
-        raise ValueError(f"{label!r} is not a teacher's label")
-    return label[len(_TEACHER_PREFIX) :]
+    return _after(_TEACHER_PREFIX, label, "a teacher's")
+
+
+def _after(prefix: str, label: str, whose: str) -> str:
+    if not label.startswith(prefix):
+        raise ValueError(f"{label!r} is not {whose} label")
+    return label[len(prefix) :]
 
 
 # --------------------------------------------------------------------------- metric keys

@@ -24,6 +24,7 @@ readout. Strategies that work layer by layer (cross-stitch, hierarchical) or cop
 
 from __future__ import annotations
 
+import abc
 import copy
 import inspect
 from collections.abc import Iterator, Mapping, Sequence
@@ -104,10 +105,11 @@ def mlp(in_dim: int, hidden: Sequence[int], dropout: float = 0.0) -> nn.Sequenti
     return nn.Sequential(*layers)
 
 
-class Sharing(nn.Module):
-    """Base class. Subclasses set ``name`` and ``paper``, take their hyperparameters as typed
-    keyword arguments with defaults, and implement ``forward``, ``output_dim``,
-    ``shared_parameters`` and ``task_parameters``."""
+class Sharing(nn.Module, abc.ABC):
+    """Base class (abstract). Subclasses set ``name`` and ``paper``, take their hyperparameters
+    as typed keyword arguments with defaults, and implement ``forward``, ``output_dim``,
+    ``shared_parameters`` and ``task_parameters``: one that leaves any out cannot be
+    instantiated."""
 
     name: ClassVar[str]
     paper: ClassVar[str]
@@ -122,20 +124,21 @@ class Sharing(nn.Module):
             raise ValueError(f"tasks must be distinct and non-empty, got {list(tasks)}")
         self.tasks = list(tasks)
 
-    def forward(self, batch: Batch) -> SharedOutput:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def forward(self, batch: Batch) -> SharedOutput:
+        """Each task's representation (the input of its head) and the boundary."""
 
+    @abc.abstractmethod
     def output_dim(self, task: str) -> int:
         """Size of the representation handed to ``task``'s head."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def shared_parameters(self) -> Iterator[nn.Parameter]:
         """Trainable parameters reached by two or more tasks' losses."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
         """Trainable parameters reached by ``task``'s loss only."""
-        raise NotImplementedError
 
     def no_decay_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters weight decay must leave alone (mixing coefficients whose scale is their

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import UnknownStrategyError, describe, discover, lookup, type_name
-from .base import GradientAggregator, GradSpace, LossWeighting, Weighting
+from .base import GradientAggregator, GradSpace, GramianAggregator, JacobianAggregator, LossWeighting, Weighting
 from .equal import Equal
 from .pcgrad import PCGrad
 from .scalarization import Scalarization
@@ -32,6 +32,8 @@ __all__ = [
     "Equal",
     "GradientAggregator",
     "GradSpace",
+    "GramianAggregator",
+    "JacobianAggregator",
     "LossWeighting",
     "PCGrad",
     "Scalarization",

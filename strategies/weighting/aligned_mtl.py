@@ -35,12 +35,12 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, GramianAggregator
 
 _EPS32 = torch.finfo(torch.float32).eps
 
 
-class AlignedMTL(GradientAggregator):
+class AlignedMTL(GramianAggregator):
     """Align the task gradients to orthogonal directions of equal norm (the smallest singular value), then sum them."""
 
     name = "aligned_mtl"

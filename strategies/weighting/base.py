@@ -1,6 +1,8 @@
 """The weighting contract: how a strategy turns K task losses into one update.
 
-The training loop owns autograd; a strategy is pure math on tensors. There are two kinds:
+The training loop owns autograd; a strategy is pure math on tensors. There are two families,
+and gradient aggregators come in two kinds (torchjd makes the same split: its
+``GramianWeightedAggregator`` and the plain ``Aggregator`` that reads the Jacobian):
 
 * :class:`LossWeighting` maps the task losses ``[K]`` to a scalar objective; the loop calls
   ``backward()`` on it once. (equal, scalarization, uncertainty, ...)
@@ -8,12 +10,26 @@ The training loop owns autograd; a strategy is pure math on tensors. There are t
   detached task losses ``[K]`` to the one gradient ``[P]`` the optimizer applies. ``grad_space``
   says which gradients it needs: of the shared *parameters* (exact, K backward passes through
   the shared part) or of the shared *representation* (the MGDA-UB trick of Sener & Koltun 2018:
-  one backward through the encoder). Most aggregators only need inner products: they implement
-  :meth:`GradientAggregator.gramian_weights`, ``[K, K]`` Gramian -> weights ``[K]``, and the
-  update is ``sum_k w_k g_k``. The engine then never hands them the Jacobian, so it can build
-  the Gramian block by block and write the update straight into each parameter's ``.grad``.
+  one backward through the encoder). Every aggregator is one of two kinds:
 
-Call order within one training step, for both kinds::
+  - :class:`GramianAggregator` (PCGrad, MGDA, CAGrad, Nash-MTL, UPGrad, ...) needs only inner
+    products of the task gradients: it implements :meth:`GramianAggregator.gramian_weights`,
+    ``[K, K]`` Gramian -> weights ``[K]``, and the update is ``sum_k w_k g_k``. The engine
+    (``polytask.training.gradients``) still builds the whole ``[K, P]`` Jacobian, forms the
+    Gramian from it (products in the Jacobian's dtype, the result cast to float64) and applies
+    ``sum_k w_k g_k`` itself, with kernels chosen per device; the strategy only ever sees the
+    ``K x K`` matrix.
+  - :class:`JacobianAggregator` (GradDrop's signs, DB-MTL's per-task averages) needs the
+    gradients themselves: it implements ``forward(jacobian, losses)`` and records in
+    ``self._weights`` the weights it reports.
+
+What the tasks' private parameters receive (their heads, and any layers a sharing architecture
+gives one task alone): under a gradient aggregator, each task's private parameters get that
+task's own, unweighted gradient; the aggregator's weights act on the shared part only. Under a
+loss weighting they get the gradient of the objective, so task k's are scaled by
+dObjective/dL_k, like everything else.
+
+Call order within one training step, for both families::
 
     objective = strategy(losses)          # or update = strategy(jacobian, losses)
     ... optimizer.step() ...
@@ -26,12 +42,16 @@ same name (so ``repr`` echoes it and the platform can list it). State lives in p
 persistent buffers, so ``state_dict()`` is a complete checkpoint: a resumed trial continues the
 strategy exactly. An ``nn.Parameter`` is trained by the loop's optimizer (at
 ``learning_rate()``) from the ``.grad`` it receives: through the objective for a loss weighting,
-or set by the aggregator itself inside ``forward``. ``task_weights()`` reports the weights
-currently applied so they can be logged.
+or set by the aggregator itself inside ``forward`` (or ``gramian_weights``). ``task_weights()``
+reports the weights currently applied so they can be logged.
+
+The bases are abstract (:mod:`abc`): a subclass that leaves out a method its kind requires
+cannot be instantiated.
 """
 
 from __future__ import annotations
 
+import abc
 import inspect
 from typing import ClassVar, Literal
 
@@ -41,8 +61,8 @@ from torch import Tensor, nn
 GradSpace = Literal["parameters", "representation"]
 
 
-class Weighting(nn.Module):
-    """Common base of both kinds; not used directly."""
+class Weighting(nn.Module, abc.ABC):
+    """Common base of both families; not used directly."""
 
     #: registry name used in study specs
     name: ClassVar[str]
@@ -73,9 +93,9 @@ class Weighting(nn.Module):
         params = inspect.signature(cls.__init__).parameters
         return {n: p for n, p in params.items() if n not in ("self", "num_tasks")}
 
+    @abc.abstractmethod
     def task_weights(self) -> Tensor:
         """Weights ``[K]`` currently applied to the tasks (for logging)."""
-        raise NotImplementedError
 
     def learning_rate(self) -> float | None:
         """Learning rate for this strategy's own parameters; None uses the model's."""
@@ -105,23 +125,33 @@ class LossWeighting(Weighting):
 
     family: ClassVar[str] = "loss"
 
-    def forward(self, losses: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def forward(self, losses: Tensor) -> Tensor:
+        """``losses [K]`` -> the scalar objective."""
 
 
 class GradientAggregator(Weighting):
     """Combines per-task gradients ``[K, P]`` into one gradient ``[P]``.
 
-    Subclasses implement either :meth:`gramian_weights` (the update is ``sum_k w_k g_k`` with
-    ``w`` a function of the Gramian and the losses) or ``forward`` itself (the update depends
-    on more than inner products, e.g. GradDrop's signs); the latter record in ``self._weights``
-    the weights they report.
+    The common base of the two kinds, which is what the platform tests for (``isinstance``):
+    subclass :class:`GramianAggregator` when the update is ``sum_k w_k g_k`` with ``w`` a
+    function of the Gramian and the losses, :class:`JacobianAggregator` when it depends on more
+    than inner products. Subclassing this class directly is an error.
     """
 
     family: ClassVar[str] = "gradient"
     #: default space; a strategy may expose ``grad_space`` as a hyperparameter to let users trade
     #: exactness for speed.
     grad_space: GradSpace = "parameters"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ != __name__ and not issubclass(cls, (GramianAggregator, JacobianAggregator)):
+            raise TypeError(
+                f"{cls.__qualname__} subclasses GradientAggregator directly; subclass GramianAggregator "
+                "(implement gramian_weights: the update is sum_k w_k g_k) or JacobianAggregator "
+                "(implement forward on the Jacobian)"
+            )
 
     def __init__(self, num_tasks: int) -> None:
         super().__init__(num_tasks)
@@ -133,29 +163,9 @@ class GradientAggregator(Weighting):
             raise ValueError(f"grad_space must be 'parameters' or 'representation', got {grad_space!r}")
         self.grad_space = grad_space
 
+    @abc.abstractmethod
     def forward(self, jacobian: Tensor, losses: Tensor) -> Tensor:
         """``jacobian [K, P]`` (rows are task gradients), ``losses [K]`` detached -> ``[P]``."""
-        self._check_jacobian(jacobian)
-        weights = self.combine_weights(jacobian @ jacobian.T, losses)
-        return weights.to(device=jacobian.device, dtype=jacobian.dtype) @ jacobian
-
-    def gramian_weights(self, gramian: Tensor, losses: Tensor) -> Tensor:
-        """``gramian [K, K]`` (float64, ``G G^T``), ``losses [K]`` -> task weights ``[K]``."""
-        raise NotImplementedError(f"{type(self).__name__} needs the full Jacobian; call it on one")
-
-    @classmethod
-    def uses_gramian(cls) -> bool:
-        """True when the update needs only inner products of the task gradients."""
-        return cls.gramian_weights is not GradientAggregator.gramian_weights
-
-    def combine_weights(self, gramian: Tensor, losses: Tensor) -> Tensor:
-        """Weights for this step from the Gramian, recorded for :meth:`task_weights`."""
-        if gramian.shape != (self.num_tasks, self.num_tasks):
-            raise ValueError(f"expected a [{self.num_tasks}, {self.num_tasks}] Gramian, got {tuple(gramian.shape)}")
-        self._check_losses(losses)
-        weights = self.gramian_weights(gramian.double(), losses.detach().double())
-        self._weights = weights.detach().to(self._weights)
-        return weights
 
     def task_weights(self) -> Tensor:
         return self._weights.detach().clone()
@@ -168,3 +178,40 @@ class GradientAggregator(Weighting):
             raise ValueError(
                 f"expected a Jacobian of shape [{self.num_tasks}, P], got {tuple(jacobian.shape)}"
             )
+
+
+class GramianAggregator(GradientAggregator):
+    """An aggregator whose update is ``sum_k w_k g_k``, the weights ``w`` a function of the
+    Gramian ``G G^T`` and the losses alone. Subclasses implement :meth:`gramian_weights`; the
+    engine calls :meth:`combine_weights` with the Gramian it forms and applies the weights
+    itself, and ``forward`` does the same on a Jacobian it is handed (tests, direct use)."""
+
+    def forward(self, jacobian: Tensor, losses: Tensor) -> Tensor:
+        """``jacobian [K, P]`` (rows are task gradients), ``losses [K]`` detached -> ``[P]``."""
+        self._check_jacobian(jacobian)
+        weights = self.combine_weights(jacobian @ jacobian.T, losses)
+        return weights.to(device=jacobian.device, dtype=jacobian.dtype) @ jacobian
+
+    @abc.abstractmethod
+    def gramian_weights(self, gramian: Tensor, losses: Tensor) -> Tensor:
+        """``gramian [K, K]`` (``G G^T``: its products taken in the Jacobian's dtype, then cast
+        to float64), ``losses [K]`` (float64) -> task weights ``[K]``."""
+
+    def combine_weights(self, gramian: Tensor, losses: Tensor) -> Tensor:
+        """Weights for this step from the Gramian, recorded for :meth:`task_weights`."""
+        if gramian.shape != (self.num_tasks, self.num_tasks):
+            raise ValueError(f"expected a [{self.num_tasks}, {self.num_tasks}] Gramian, got {tuple(gramian.shape)}")
+        self._check_losses(losses)
+        weights = self.gramian_weights(gramian.double(), losses.detach().double())
+        self._weights = weights.detach().to(self._weights)
+        return weights
+
+
+class JacobianAggregator(GradientAggregator):
+    """An aggregator whose update depends on more than the inner products of the task gradients
+    (GradDrop's signs, DB-MTL's per-task averages). Subclasses implement ``forward`` on the
+    Jacobian and record in ``self._weights`` the weights they report."""
+
+    @abc.abstractmethod
+    def forward(self, jacobian: Tensor, losses: Tensor) -> Tensor:
+        """``jacobian [K, P]`` (rows are task gradients), ``losses [K]`` detached -> ``[P]``."""

@@ -45,7 +45,7 @@ import torch
 from torch import Tensor
 
 from ._solvers import min_norm_weights, symmetric
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, GramianAggregator
 
 _ROOT_RTOL = 1e-14  # relative width of the bracket on tau at which the root search stops
 _MAX_ROOT_STEPS = 200  # a guard: Illinois converges superlinearly, ~10-30 steps here
@@ -115,7 +115,7 @@ def cagrad_inner(gram: Tensor, c: float) -> tuple[Tensor, float, float]:
     return w, r, rho
 
 
-class CAGrad(GradientAggregator):
+class CAGrad(GramianAggregator):
     """Improve the worst task the most within a ball around the mean gradient."""
 
     name = "cagrad"

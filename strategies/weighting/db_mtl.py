@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import GradientAggregator
+from .base import JacobianAggregator
 
 #: the official code's guard inside the log, log(L + eps)
 _EPS = 1e-8
@@ -44,7 +44,7 @@ _EPS = 1e-8
 _NEGLIGIBLE = 1e-30
 
 
-class DBMTL(GradientAggregator):
+class DBMTL(JacobianAggregator):
     """Balance loss scales by taking logs and gradient magnitudes by rescaling each task's EMA gradient to the largest norm."""
 
     name = "db_mtl"

@@ -33,10 +33,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, JacobianAggregator
 
 
-class GradDrop(GradientAggregator):
+class GradDrop(JacobianAggregator):
     """Keep, at every coordinate, only the task gradients of one randomly chosen sign, weighted by its share of the mass."""
 
     name = "graddrop"

@@ -33,13 +33,13 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, GramianAggregator
 
 #: smallest weight kept before renormalisation (the mean weight is 1)
 _WEIGHT_FLOOR = 1e-3
 
 
-class GradNorm(GradientAggregator):
+class GradNorm(GramianAggregator):
     """Learn loss weights that equalise the weighted gradient norms, scaled by each task's relative training rate."""
 
     name = "gradnorm"

@@ -32,13 +32,13 @@ import math
 import torch
 from torch import Tensor
 
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, GramianAggregator
 
 #: the largest target cosine used in the correction (see the module docstring)
 _MAX_TARGET = 1 - 1e-6
 
 
-class GradVac(GradientAggregator):
+class GradVac(GramianAggregator):
     """Raise each pair's gradient cosine to a running target similarity, then sum the corrected gradients."""
 
     name = "gradvac"

@@ -39,7 +39,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, GramianAggregator
 
 #: a gradient norm below this fraction of the largest counts as zero
 _ZERO_NORM = 1e-12
@@ -47,7 +47,7 @@ _ZERO_NORM = 1e-12
 _RTOL = 1e-6
 
 
-class IMTLG(GradientAggregator):
+class IMTLG(GramianAggregator):
     """Combine the task gradients, weights summing to 1, so the update projects equally onto every task's gradient direction."""
 
     name = "imtl_g"

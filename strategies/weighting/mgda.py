@@ -31,13 +31,13 @@ import torch
 from torch import Tensor
 
 from ._solvers import min_norm_weights
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, GramianAggregator
 
 Normalization = Literal["none", "l2", "loss", "loss+"]
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
 
 
-class MGDA(GradientAggregator):
+class MGDA(GramianAggregator):
     """Follow the minimum-norm point of the convex hull of the task gradients."""
 
     name = "mgda"

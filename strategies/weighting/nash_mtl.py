@@ -47,6 +47,14 @@ convex programs (cvxpy/ECOS, at most 20 iterations, warm-started from the previo
   to the shared features). Since ||d|| = sqrt(K) exactly, the default makes every update of a
   K >= 2 task model have norm 1: the learning rate sets the step length. ``max_norm = 0`` turns
   clipping off; then the reported weights satisfy the bargaining condition.
+* The task heads. The official code weights their gradients by alpha too: ``get_weighted_loss``
+  returns ``sum_i losses[i] * alpha[i]`` and ``backward`` calls ``loss.backward()`` on it, so the
+  alpha-weighted sum is backpropagated through the whole network, heads included; it then clips
+  only the shared parameters' gradient (github.com/AvivNavon/nash-mtl, commit cce1840,
+  methods/weight_methods.py lines 242, 266 and 270; the ``task_specific_parameters`` its trainers
+  pass are not used). Here, as for every gradient aggregator (polytask.strategies.weighting.base),
+  each task's private parameters get that task's own, unweighted gradient: alpha weights the
+  shared part only, and a head's step does not shrink or grow with its task's bargaining weight.
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ import torch
 from torch import Tensor
 
 from ._solvers import ZERO_GRADIENT, symmetric
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, GramianAggregator
 
 _RIDGE = 1e-12  # added to the unit-diagonal Gramian: makes the problem solvable when 0 is in the hull
 _DECREMENT_TOL = 1e-10  # Newton decrement at which we stop
@@ -107,7 +115,7 @@ def _damped_newton(c: Tensor) -> Tensor:
     return beta
 
 
-class NashMTL(GradientAggregator):
+class NashMTL(GramianAggregator):
     """Weights from the Nash bargaining solution: G G^T alpha = 1/alpha, every task gains."""
 
     name = "nash_mtl"

@@ -18,10 +18,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, GramianAggregator
 
 
-class PCGrad(GradientAggregator):
+class PCGrad(GramianAggregator):
     """Project each task gradient off the gradients it conflicts with, then sum."""
 
     name = "pcgrad"

@@ -40,10 +40,10 @@ import torch
 from torch import Tensor
 
 from ._solvers import ZERO_GRADIENT, bounded_qp, symmetric
-from .base import GradientAggregator, GradSpace
+from .base import GradSpace, GramianAggregator
 
 
-class UPGrad(GradientAggregator):
+class UPGrad(GramianAggregator):
     """Average of the task gradients, each projected onto the cone of non-conflicting directions."""
 
     name = "upgrad"

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from polytask.strategies.sharing import HardSharing
-from polytask.strategies.weighting import Equal, GradientAggregator, PCGrad
+from polytask.strategies.weighting import Equal, JacobianAggregator, PCGrad
 from polytask.training.gradients import backward, resolve_method
 from polytask.training.model import MultiTaskModel
 
@@ -59,7 +59,7 @@ def test_loss_weighting_is_one_backward_pass_of_the_weighted_sum():
         assert torch.allclose(p.grad, sum(g[name] for g in expected if name in g), atol=1e-6)
 
 
-class ElementwiseMedian(GradientAggregator):
+class ElementwiseMedian(JacobianAggregator):
     """A test aggregator that needs the whole Jacobian (not only inner products)."""
 
     name = "elementwise_median_for_tests"
@@ -74,6 +74,8 @@ class ElementwiseMedian(GradientAggregator):
         return jacobian.median(dim=0).values * losses.sum()
 
 
+# one of each kind: the engine applies a GramianAggregator's weights itself, hands a
+# JacobianAggregator the Jacobian
 AGGREGATORS = {"gramian": PCGrad, "jacobian": ElementwiseMedian}
 
 

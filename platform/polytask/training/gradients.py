@@ -19,13 +19,19 @@ How the K VJPs are computed is the ``method``:
   one-hot cotangents — one pass of larger kernels, the fast way on a GPU; on a CPU the vmap
   fallbacks make it no faster (measured: docs/architecture.md), so ``auto`` picks it only on CUDA.
 
-Most aggregators need only inner products between task gradients (``uses_gramian()``): they
-get the ``K x K`` Gramian ``G G^T``, return weights, and the engine applies ``sum_k w_k g_k``
-itself (see :func:`gramian` and :func:`weighted_sum` for how, per device). The per-task
-gradients are written straight into one flat ``[K, P]`` matrix, and the update goes back into
-``.grad`` as views of one vector, with no copy per parameter tensor.
+A :class:`GramianAggregator` (most of them) needs only inner products between task gradients:
+the engine forms the ``K x K`` Gramian ``G G^T`` from the full ``[K, P]`` Jacobian, hands it
+over, gets weights back and applies ``sum_k w_k g_k`` itself (see :func:`gramian` and
+:func:`weighted_sum` for how, per device). A :class:`JacobianAggregator` is handed the Jacobian
+and returns the update. On the ``sequential`` path each task's gradient is written straight
+into its row of one flat ``[K, P]`` matrix; the ``batched`` path gets one ``[K, ...]`` gradient
+per input tensor and concatenates them into that matrix (a second ``K x P`` copy, briefly).
+The update goes back into ``.grad`` as views of one vector, with no copy per parameter tensor.
 
-Each task's private parameters (its head) always receive that task's own gradient, unweighted.
+What each task's private parameters (its head) receive is the weighting contract's
+(polytask.strategies.weighting.base): under a gradient aggregator, that task's own gradient,
+unweighted, accumulated here while the Jacobian is built; under a loss weighting, the gradient
+of the objective.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from polytask.strategies.weighting import GradientAggregator, LossWeighting, Weighting
+from polytask.strategies.weighting import GradientAggregator, GramianAggregator, LossWeighting, Weighting
 from polytask.training.model import MultiTaskModel
 
 VJPMethod = Literal["auto", "sequential", "batched"]
@@ -111,7 +117,7 @@ def _combine(aggregator: GradientAggregator, jacobian: Tensor, losses: Tensor) -
     if jacobian.dtype in (torch.float16, torch.bfloat16):
         jacobian = jacobian.float()
     losses = losses.detach()
-    if aggregator.uses_gramian():
+    if isinstance(aggregator, GramianAggregator):
         weights = aggregator.combine_weights(gramian(jacobian), losses)
         return weighted_sum(weights, jacobian)
     return aggregator(jacobian, losses)
@@ -123,7 +129,9 @@ def _combine(aggregator: GradientAggregator, jacobian: Tensor, losses: Tensor) -
 
 
 def gramian(jacobian: Tensor) -> Tensor:
-    """``G G^T`` in float64 (``[K, K]``)."""
+    """``G G^T`` (``[K, K]``) as float64. The products are taken in the Jacobian's own dtype
+    (float32 for float32 parameters; ``_combine`` upcasts a half-precision Jacobian to float32
+    first) and only the result is cast to float64, where the aggregators' solvers work."""
     if jacobian.is_cuda:
         return (jacobian @ jacobian.T).double()
     k = jacobian.shape[0]

@@ -1,4 +1,4 @@
-"""Hierarchical sharing: conformance checks for several depth profiles, which parameters are
+"""Hierarchical sharing: the conformance suite and several depth profiles, which parameters are
 shared or private, the boundary, unused stages frozen, bad depths rejected."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from polytask.spec.models import SharingSpec
 from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.sharing.hierarchical import Hierarchical
 from tests.sharing_support import (
+    SETTINGS,
     TASKS,
+    SharingConformance,
     ToyEncoder,
     build,
     check_all,
@@ -30,6 +32,14 @@ def ids(params):
 
 def stage(sharing, i):
     return ids(sharing.encoder.blocks[i].parameters())
+
+
+class TestConformance(SharingConformance):
+    name = "hierarchical"
+
+    def make(self, encoder):
+        # depths [1, 2, 3], cut to the stages this encoder has (one, when only its top layer trains)
+        return Hierarchical(TASKS, encoder, depths=[min(d, encoder.num_stages) for d in SETTINGS["hierarchical"]["depths"]])
 
 
 @pytest.mark.parametrize("depths", PROFILES)

@@ -1,48 +1,38 @@
-"""MMoE and PLE (CGC at one level): the sharing conformance checks, gates that are distributions
-and mix the experts as the papers write it, the configured experts and parameter counts, the
-shared/private split of a multi-level PLE, and the hyperparameter checks."""
+"""PLE (CGC at one level): the conformance suite, gates that are distributions and mix the
+experts as the paper writes it, the configured experts and parameter counts, the shared/private
+split of a multi-level PLE, and the hyperparameter checks."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from polytask.spec import ParamError, sharing_kwargs
+from polytask.spec import sharing_kwargs
 from polytask.spec.models import SharingSpec
 from polytask.strategies.sharing import SHARINGS
-from polytask.strategies.sharing.mmoe import MMoE
 from polytask.strategies.sharing.ple import PLE
-from tests.sharing_support import TASKS, ToyEncoder, build, check_all, losses_of, text_batch, text_encoder, toy_batch
+from tests.sharing_support import (
+    TASKS,
+    SharingConformance,
+    ToyEncoder,
+    assert_distribution,
+    build,
+    check_all,
+    losses_of,
+    parameter_count,
+    parameter_ids,
+    text_batch,
+    text_encoder,
+    toy_batch,
+)
 
 
-def count(params) -> int:
-    return sum(p.numel() for p in params)
-
-
-def ids(*modules) -> set[int]:
-    return {id(p) for m in modules for p in m.parameters()}
-
-
-def assert_distribution(gate: torch.Tensor, rows: int, width: int) -> None:
-    assert gate.shape == (rows, width)
-    assert (gate >= 0).all()
-    assert torch.allclose(gate.sum(dim=-1), torch.ones(rows))
+class TestConformance(SharingConformance):
+    name = "ple"
 
 
 def test_registered():
-    assert SHARINGS["mmoe"] is MMoE and SHARINGS["ple"] is PLE
-    assert MMoE.shares_parameters and PLE.shares_parameters
-
-
-@pytest.mark.parametrize("expert_hidden", [[4], [5, 4]])
-def test_mmoe_conforms_on_a_toy_encoder(expert_hidden):
-    check_all(MMoE(TASKS, ToyEncoder(), experts=3, expert_hidden=expert_hidden), toy_batch())
-
-
-def test_mmoe_conforms_on_a_text_encoder():
-    sharing = MMoE(TASKS, text_encoder(None), experts=3, expert_hidden=[8])
-    check_all(sharing, text_batch())
-    assert sharing.output_dim("a") == 8
+    assert SHARINGS["ple"] is PLE and PLE.shares_parameters
 
 
 @pytest.mark.parametrize("levels", [1, 2, 3])
@@ -55,40 +45,6 @@ def test_ple_conforms_on_a_text_encoder(levels):
     sharing = PLE(TASKS, text_encoder(None), levels=levels, shared_experts=1, task_experts=1, expert_hidden=[8])
     check_all(sharing, text_batch())
     assert sharing.output_dim("c") == 8
-
-
-def test_mmoe_gates_are_distributions_that_mix_the_experts():
-    torch.manual_seed(0)
-    sharing = MMoE(TASKS, ToyEncoder(), experts=4, expert_hidden=[5]).eval()
-    batch = toy_batch()
-    gates = sharing.gates(batch)
-    for task in TASKS:
-        assert_distribution(gates[task], 8, 4)
-    assert not torch.allclose(gates["a"], gates["b"])  # one gate per task
-    out = sharing(batch)
-    x = sharing.encoder(batch)
-    experts = [expert(x) for expert in sharing.expert_nets]
-    for task in TASKS:
-        expected = sum(gates[task][:, e : e + 1] * experts[e] for e in range(4))
-        assert torch.allclose(out.representations[task], expected, atol=1e-6)
-
-
-def test_mmoe_experts_and_parameter_counts():
-    encoder = ToyEncoder()
-    sharing = MMoE(TASKS, encoder, experts=3, expert_hidden=[5, 4])
-    assert len(sharing.expert_nets) == 3
-    per_expert = (6 * 5 + 5) + (5 * 4 + 4)
-    assert count(sharing.shared_parameters()) == count(encoder.parameters()) + 3 * per_expert
-    for task in TASKS:
-        assert count(sharing.task_parameters(task)) == 6 * 3  # W_k: experts x D, no bias
-
-
-def test_mmoe_on_a_frozen_encoder_shares_the_experts_only():
-    encoder = ToyEncoder()
-    encoder.requires_grad_(False)
-    sharing = MMoE(TASKS, encoder, experts=2, expert_hidden=[4])
-    assert ids(sharing.expert_nets) == {id(p) for p in sharing.shared_parameters()}
-    check_all(sharing, toy_batch())
 
 
 def test_cgc_mixes_own_and_shared_experts():
@@ -131,9 +87,9 @@ def test_ple_experts_and_parameter_counts():
     # level 1 reads x (6 wide), level 2 reads level 1's output (4 wide); gates have no bias
     low_expert, top_expert = 6 * 4 + 4, 4 * 4 + 4
     for task in TASKS:
-        assert count(sharing.task_parameters(task)) == top_expert + 4 * 3 + 6 * 3  # top expert + top gate + level-1 gate
+        assert parameter_count(sharing.task_parameters(task)) == top_expert + 4 * 3 + 6 * 3  # top expert + top gate + level-1 gate
     shared = 2 * low_expert + 3 * low_expert + 6 * 5 + 2 * top_expert  # level-1 experts, shared gate, level-2 shared experts
-    assert count(sharing.shared_parameters()) == count(encoder.parameters()) + shared
+    assert parameter_count(sharing.shared_parameters()) == parameter_count(encoder.parameters()) + shared
 
 
 def test_ple_lower_level_task_experts_are_shared_and_top_ones_private():
@@ -142,8 +98,8 @@ def test_ple_lower_level_task_experts_are_shared_and_top_ones_private():
     shared = {id(p) for p in sharing.shared_parameters()}
     for task in TASKS:
         private = {id(p) for p in sharing.task_parameters(task)}
-        assert ids(low.task_experts[task]) <= shared
-        assert ids(top.task_experts[task], top.task_gates[task], low.task_gates[task]) == private
+        assert parameter_ids(low.task_experts[task]) <= shared
+        assert parameter_ids(top.task_experts[task], top.task_gates[task], low.task_gates[task]) == private
     # why: task b's loss reaches task a's level-1 experts (through the shared gate), but neither
     # a's level-1 gate (its output feeds a's level 2 only) nor a's level-2 experts
     model = build(sharing)
@@ -156,30 +112,23 @@ def test_ple_lower_level_task_experts_are_shared_and_top_ones_private():
 
 
 @pytest.mark.parametrize(
-    ("cls", "params", "message"),
+    ("params", "message"),
     [
-        (MMoE, {"experts": 0}, "experts"),
-        (MMoE, {"expert_hidden": []}, "expert_hidden"),
-        (MMoE, {"expert_hidden": [4, 0]}, "expert_hidden"),
-        (MMoE, {"dropout": 1.0}, "dropout"),
-        (PLE, {"levels": 0}, "levels"),
-        (PLE, {"shared_experts": 0}, "shared_experts"),
-        (PLE, {"task_experts": 0}, "task_experts"),
-        (PLE, {"expert_hidden": []}, "expert_hidden"),
-        (PLE, {"dropout": -0.1}, "dropout"),
+        ({"levels": 0}, "levels"),
+        ({"shared_experts": 0}, "shared_experts"),
+        ({"task_experts": 0}, "task_experts"),
+        ({"expert_hidden": []}, "expert_hidden"),
+        ({"dropout": -0.1}, "dropout"),
     ],
 )
-def test_check_params_rejects_what_cannot_work(cls, params, message):
+def test_check_params_rejects_what_cannot_work(params, message):
     with pytest.raises(ValueError, match=message):
-        cls.check_params(TASKS, **params)
+        PLE.check_params(TASKS, **params)
     with pytest.raises(ValueError, match=message):
-        cls(TASKS, ToyEncoder(), **params)
+        PLE(TASKS, ToyEncoder(), **params)
 
 
 def test_check_params_accepts_the_defaults_and_the_spec_types_them():
-    MMoE.check_params(TASKS)
     PLE.check_params(TASKS)
     kwargs = sharing_kwargs(SharingSpec(name="ple", params={"levels": 2, "expert_hidden": [8, 4], "dropout": 0.1}), TASKS)
     assert kwargs["levels"] == 2 and list(kwargs["expert_hidden"]) == [8, 4]
-    with pytest.raises(ParamError, match="experts"):
-        sharing_kwargs(SharingSpec(name="mmoe", params={"experts": 0}), TASKS)

@@ -1,5 +1,5 @@
-"""Soft sharing and the single-task baseline: one encoder copy per task, conformance checks,
-the penalty's value and gradient, frozen weights stored once."""
+"""Soft sharing: one encoder copy per task, the conformance suite, the penalty's value and
+gradient, frozen weights stored once."""
 
 from __future__ import annotations
 
@@ -7,42 +7,28 @@ import pytest
 import torch
 
 from polytask.strategies.sharing import SHARINGS
-from polytask.strategies.sharing.single_task import SingleTask
 from polytask.strategies.sharing.soft import SoftSharing
-from tests.sharing_support import TASKS, ToyEncoder, check_all, text_batch, text_encoder, toy_batch
+from tests.sharing_support import TASKS, SharingConformance, ToyEncoder, spread_copies, text_batch, text_encoder, toy_batch, trainable_copies
 
 
-def conforms(sharing, batch) -> None:
-    assert not list(sharing.shared_parameters())
-    check_all(sharing, batch)
+class TestConformance(SharingConformance):
+    name = "soft"
+
+    def prepare(self, sharing):
+        spread_copies(sharing)
 
 
-def copies(sharing):
-    return [list(p for p in encoder.parameters() if p.requires_grad) for encoder in sharing.encoders]
-
-
-@pytest.mark.parametrize("cls", [SoftSharing, SingleTask])
-def test_conformance_on_a_toy_encoder(cls):
-    sharing = cls(TASKS, ToyEncoder())
-    with torch.no_grad():  # copies that differ, so that the penalty and its gradient are not zero
-        for k, params in enumerate(copies(sharing)):
-            for p in params:
-                p.add_(0.1 * k)
-    conforms(sharing, toy_batch())
-
-
-@pytest.mark.parametrize("cls", [SoftSharing, SingleTask])
-@pytest.mark.parametrize("trainable_layers", [None, 1])
-def test_conformance_on_a_text_encoder(cls, trainable_layers):
-    conforms(cls(TASKS, text_encoder(trainable_layers)), text_batch())
-
-
-def test_registered_and_declared_unshared():
-    assert SHARINGS["soft"] is SoftSharing and SHARINGS["single_task"] is SingleTask
-    assert not SoftSharing.shares_parameters and not SingleTask.shares_parameters
+def test_registered_with_its_hyperparameter():
+    assert SHARINGS["soft"] is SoftSharing
     assert list(SoftSharing.hyperparameters()) == ["strength"]
-    assert list(SingleTask.hyperparameters()) == ["hidden", "dropout"]
     assert "strength=0.001" in repr(SoftSharing(TASKS, ToyEncoder()))
+
+
+@pytest.mark.parametrize(("make", "batch"), [(ToyEncoder, toy_batch), (lambda: text_encoder(1), text_batch)], ids=["toy", "text"])
+def test_no_parameter_is_shared(make, batch):
+    sharing = SoftSharing(TASKS, make())
+    assert not SoftSharing.shares_parameters and not list(sharing.shared_parameters())
+    assert set(sharing(batch()).representations) == set(TASKS)
 
 
 def test_each_task_has_its_own_copy_and_representation():
@@ -77,13 +63,6 @@ def test_frozen_parameters_are_stored_once():
     assert sum(p.numel() for p in sharing.parameters()) == per_copy + 2 * (per_copy - frozen_size)
 
 
-def test_frozen_stem_is_stored_once_on_the_toy_encoder():
-    sharing = SingleTask(TASKS, ToyEncoder(frozen_stem=True))
-    assert sharing.encoders[0].embed.weight is sharing.encoders[2].embed.weight
-    assert sharing.encoders[0].blocks[0][0].weight is not sharing.encoders[2].blocks[0][0].weight
-    assert all(p.requires_grad for t in TASKS for p in sharing.task_parameters(t))
-
-
 def test_the_penalty_is_zero_for_equal_copies():
     sharing = SoftSharing(TASKS, ToyEncoder(), strength=0.1)
     penalty = sharing.regularizer()
@@ -106,7 +85,7 @@ def test_for_two_tasks_the_penalty_is_half_of_duong_et_al_s_distance():
     with torch.no_grad():
         for p in sharing.encoders[0].parameters():
             p.add_(torch.randn_like(p))
-    distance = sum((p - q).pow(2).sum() for p, q in zip(*copies(sharing)))
+    distance = sum((p - q).pow(2).sum() for p, q in zip(*trainable_copies(sharing)))
     assert torch.allclose(sharing.regularizer(), 0.3 / 2 * distance)
 
 
@@ -114,12 +93,12 @@ def test_the_penalty_gradient_pulls_every_copy_toward_the_mean():
     strength = 0.1
     sharing = SoftSharing(TASKS, ToyEncoder(), strength=strength)
     with torch.no_grad():
-        for k, params in enumerate(copies(sharing)):
+        for k, params in enumerate(trainable_copies(sharing)):
             for p in params:
                 p.add_(torch.randn_like(p) * (k + 1))
     before = sharing.regularizer()
     before.backward()
-    for corresponding in zip(*copies(sharing)):
+    for corresponding in zip(*trainable_copies(sharing)):
         mean = torch.stack(corresponding).mean(dim=0)
         for p in corresponding:
             assert torch.allclose(p.grad, 2 * strength * (p - mean), atol=1e-6)
@@ -127,23 +106,6 @@ def test_the_penalty_gradient_pulls_every_copy_toward_the_mean():
         for p in sharing.parameters():
             p.sub_(0.5 * p.grad)
     assert sharing.regularizer() < before
-
-
-def test_single_task_bottoms_are_private_and_set_the_head_width():
-    sharing = SingleTask(TASKS, ToyEncoder(), hidden=[4])
-    assert sharing.output_dim("a") == 4
-    own = {id(p) for p in sharing.task_parameters("b")}
-    assert {id(p) for p in sharing.bottoms[1].parameters()} <= own
-    assert not own & {id(p) for p in sharing.bottoms[0].parameters()}
-    check_all(sharing, toy_batch())
-
-
-def test_no_penalty_without_strength():
-    assert SoftSharing(TASKS, ToyEncoder(), strength=0.0).regularizer() is None
-    sharing = SingleTask(TASKS, ToyEncoder())
-    with torch.no_grad():
-        sharing.encoders[0].embed.weight.add_(1.0)
-    assert sharing.regularizer() is None
 
 
 def test_a_fully_frozen_encoder_has_nothing_to_penalise():
@@ -154,6 +116,10 @@ def test_a_fully_frozen_encoder_has_nothing_to_penalise():
     assert sharing.encoders[0].embed.weight is sharing.encoders[1].embed.weight
 
 
+def test_no_penalty_without_strength():
+    assert SoftSharing(TASKS, ToyEncoder(), strength=0.0).regularizer() is None
+
+
 @pytest.mark.parametrize("strength", [-0.1, float("nan"), float("inf")])
 def test_bad_strength_is_rejected(strength):
     with pytest.raises(ValueError, match="strength"):
@@ -161,4 +127,3 @@ def test_bad_strength_is_rejected(strength):
     with pytest.raises(ValueError, match="strength"):
         SoftSharing(TASKS, ToyEncoder(), strength=strength)
     SoftSharing.check_params(TASKS)
-    SingleTask.check_params(TASKS)

@@ -15,9 +15,7 @@ from polytask.spec.models import TrainingSpec
 from polytask.strategies.sharing import SHARINGS
 from polytask.strategies.weighting import WEIGHTINGS, GradientAggregator, get_weighting
 from polytask.training.train import _optimizer, autocast_context, training_step
-from tests.sharing_support import TASKS, ToyEncoder, build, toy_batch
-
-SETTINGS = {"mmoe": {"experts": 3, "expert_hidden": [4]}, "ple": {"expert_hidden": [4]}, "hierarchical": {"depths": [1, 2, 3]}, "lora": {"rank": 2}}
+from tests.sharing_support import SETTINGS, TASKS, ToyEncoder, build, toy_batch
 
 
 def rejected(sharing: str, weighting: str) -> bool:

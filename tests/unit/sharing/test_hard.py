@@ -1,14 +1,19 @@
-"""Hard sharing passes the sharing conformance checks on a toy encoder and a small BERT."""
+"""Hard sharing: the conformance suite, and with a shared MLP bottom on a toy encoder and a small BERT."""
 
 from __future__ import annotations
 
 import pytest
 
 from polytask.strategies.sharing import HardSharing
-from tests.sharing_support import TASKS, ToyEncoder, check_all, text_batch, text_encoder, toy_batch
+from tests.sharing_support import TASKS, SharingConformance, ToyEncoder, check_all, text_batch, text_encoder, toy_batch
 
 
-@pytest.mark.parametrize("hidden", [[], [4], [7, 4]])
+class TestConformance(SharingConformance):
+    name = "hard"
+
+
+# the default hidden = () runs in TestConformance
+@pytest.mark.parametrize("hidden", [[4], [7, 4]])
 def test_hard_sharing_on_a_toy_encoder(hidden):
     check_all(HardSharing(TASKS, ToyEncoder(), hidden=hidden), toy_batch())
 

@@ -176,5 +176,20 @@ class Sharing(nn.Module, abc.ABC):
         return ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters() if hasattr(self, k))
 
 
+class EverythingShared:
+    """For a :class:`Sharing` whose every trainable parameter serves all tasks (hard sharing,
+    cross-stitch: the units mix the columns, so every column is shared): no task owns any."""
+
+    tasks: list[str]
+
+    def shared_parameters(self) -> Iterator[nn.Parameter]:
+        return trainable(self.parameters())  # type: ignore[attr-defined]
+
+    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
+        if task not in self.tasks:
+            raise KeyError(task)
+        return iter(())
+
+
 def trainable(params: Iterator[nn.Parameter]) -> Iterator[nn.Parameter]:
     return (p for p in params if p.requires_grad)

@@ -26,10 +26,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .base import Backbone, Batch, SharedOutput, Sharing, copy_trainable, trainable
+from .base import Backbone, Batch, EverythingShared, SharedOutput, Sharing, copy_trainable
 
 
-class CrossStitch(Sharing):
+class CrossStitch(EverythingShared, Sharing):
     """One encoder column per task; learned K x K mixes of the columns after every stage."""
 
     name = "cross_stitch"
@@ -80,10 +80,3 @@ class CrossStitch(Sharing):
     def output_dim(self, task: str) -> int:
         return self._output_dim
 
-    def shared_parameters(self) -> Iterator[nn.Parameter]:
-        return trainable(self.parameters())
-
-    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
-        if task not in self.tasks:
-            raise KeyError(task)
-        return iter(())

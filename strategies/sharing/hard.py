@@ -8,14 +8,12 @@ this with a hidden layer (Ma et al. 2018).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from torch import nn
-
-from .base import Backbone, Batch, SharedOutput, Sharing, mlp, trainable
+from .base import Backbone, Batch, EverythingShared, SharedOutput, Sharing, mlp
 
 
-class HardSharing(Sharing):
+class HardSharing(EverythingShared, Sharing):
     """One shared encoder (+ shared MLP bottom); the result goes to every task head."""
 
     name = "hard"
@@ -35,10 +33,3 @@ class HardSharing(Sharing):
     def output_dim(self, task: str) -> int:
         return self.hidden[-1] if self.hidden else self.encoder.output_dim
 
-    def shared_parameters(self) -> Iterator[nn.Parameter]:
-        return trainable(self.parameters())
-
-    def task_parameters(self, task: str) -> Iterator[nn.Parameter]:
-        if task not in self.tasks:
-            raise KeyError(task)
-        return iter(())

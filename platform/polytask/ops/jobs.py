@@ -33,6 +33,7 @@ from rich.console import Console
 
 from polytask.errors import Problem, StudyError
 from polytask.ops.credentials import uri_problem
+from polytask.schema import STUDY_TAG, tag
 
 EXCLUDES = [".git", ".venv", "runs", "build", "**/__pycache__", "*.egg-info"]
 ADDRESS_HELP = "the HTTP address of the Ray dashboard on the cluster's head node, e.g. http://HEAD:8265 (port 8265 unless the cluster chose another)"
@@ -71,7 +72,7 @@ def submit_study(
             highlight=False, markup=False,
         )  # fmt: skip
     submission_id = f"polytask-{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    job_id = _submit(client, address, console, entrypoint=entrypoint, submission_id=submission_id, runtime_env=runtime_env(folder), metadata={"polytask.study": spec.name})
+    job_id = _submit(client, address, console, entrypoint=entrypoint, submission_id=submission_id, runtime_env=runtime_env(folder), metadata={tag(STUDY_TAG): spec.name})
 
     dashboard = (address if "://" in address else f"http://{address}").rstrip("/")
     console.print(f"Submitted job {job_id} (study '{spec.name}'): {entrypoint}", highlight=False, markup=False)

@@ -1,5 +1,6 @@
-"""What the results wing reads from a study's MLflow records, and the report it attaches: one
-module for those queries, so polytask.results renders and never talks to MLflow itself.
+"""What the results wing reads from a study's MLflow records, and what it writes back (the
+report, registered models): one module for those calls, so polytask.results renders and never
+talks to MLflow itself.
 (Study execution writes through polytask.ops.tracking.)
 """
 
@@ -56,3 +57,17 @@ def attach_to_study(tracking: Tracking, files: Iterable[Path], folder: str) -> N
     for path in files:
         if path.exists():
             retrying(lambda: mlflow.log_artifact(tracking.parent_run_id, str(path), folder))
+
+
+def register_version(tracking: Tracking, name: str, description: str, run_id: str, artifact: str, tags: dict[str, str]) -> str:
+    """A new version of registered model ``name`` (created if new) from a run's ``artifact``
+    folder; returns the version."""
+    from mlflow.exceptions import MlflowException
+
+    mlflow = client(tracking.uri)
+    try:
+        retrying(lambda: mlflow.create_registered_model(name, description=description))
+    except MlflowException as exc:
+        if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
+            raise
+    return retrying(lambda: mlflow.create_model_version(name, f"runs:/{run_id}/{artifact}", run_id=run_id, tags=tags)).version

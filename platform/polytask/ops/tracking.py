@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from polytask.schema import COMPLETED, KIND_TAG, LOST, OUTCOME, RESTARTED, SPEC_FILE, STUDY_FILE, STUDY_TAG, TRIAL_ID_TAG, tag
+from polytask.schema import COMPLETED, KIND_TAG, LOST, OUTCOME, RESTARTED, SPEC_FILE, STUDY_FILE, STUDY_TAG, TRIAL_ID_TAG, step_key, tag
 from polytask.spec import StudySpec
 
 T = TypeVar("T")
@@ -224,7 +224,7 @@ class TrialRun:
         logged = logged or {}
         self.logged_epoch = int(logged.get("epoch", 0))
         self.logged_step = int(logged.get("global_step", 0))
-        self.completed = {k: v for k, v in logged.items() if not k.startswith("step/")} if completed else None
+        self.completed = {k: v for k, v in logged.items() if not k.startswith(step_key(""))} if completed else None
 
     @classmethod
     def open(

@@ -8,7 +8,8 @@ registered model ``<study>.<strategy>``, tagged with the run's seed and validati
 
 from __future__ import annotations
 
-from polytask.ops.tracking import Tracking, client, retrying
+from polytask.ops.records import register_version
+from polytask.ops.tracking import Tracking
 from polytask.results.comparison import Comparison, trained_to_the_end
 from polytask.schema import BEST_SCORE, MODEL_ARTIFACT, SEARCH, STUDY_TAG, TRIAL, tag
 from polytask.spec import StudySpec
@@ -16,9 +17,6 @@ from polytask.spec import StudySpec
 
 def register_best_models(spec: StudySpec, comparison: Comparison, tracking: Tracking) -> dict[str, str]:
     """Register every strategy's best model; returns registered name -> version."""
-    from mlflow.exceptions import MlflowException
-
-    mlflow = client(tracking.uri)
     trials = trained_to_the_end(comparison.role(TRIAL))
     done = trials[trials["phase"] != SEARCH] if len(trials) else trials
     versions = {}
@@ -28,12 +26,7 @@ def register_best_models(spec: StudySpec, comparison: Comparison, tracking: Trac
             continue
         best = runs.loc[runs[BEST_SCORE].idxmax()]
         name = f"{spec.name}.{label}"
-        try:
-            retrying(lambda: mlflow.create_registered_model(name, description=f"polytask study {spec.name}: the best {label} model by validation score"))
-        except MlflowException as exc:
-            if "RESOURCE_ALREADY_EXISTS" not in str(exc.error_code):
-                raise
         tags = {tag(STUDY_TAG): spec.name, tag("seed"): str(best["seed"]), tag("val_score"): f"{best[BEST_SCORE]:.6f}"}
-        version = retrying(lambda: mlflow.create_model_version(name, f"runs:/{best['run_id']}/{MODEL_ARTIFACT[0]}", run_id=best["run_id"], tags=tags))
-        versions[name] = version.version
+        description = f"polytask study {spec.name}: the best {label} model by validation score"
+        versions[name] = register_version(tracking, name, description, best["run_id"], MODEL_ARTIFACT[0], tags)
     return versions

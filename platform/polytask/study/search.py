@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 from ray.tune.search import Searcher
 
-from polytask.schema import EVALUATION, FIXED, SEARCH, reached_the_end
+from polytask.schema import BEST_SCORE, EVALUATION, FIXED, SEARCH, reached_the_end
 from polytask.spec import StudySpec
 
 
@@ -60,7 +60,7 @@ def search_trials(spec: StudySpec, label: str) -> int:
     return tuning.trials if tuning is not None else search.trials
 
 
-SELECTION_METRIC = "best/val/score"  # what picks a tuned candidate's configuration: validation only
+SELECTION_METRIC = BEST_SCORE  # what picks a tuned candidate's configuration: validation only
 LEARNING_RATE = "learning_rate"
 
 

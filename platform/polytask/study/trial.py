@@ -80,9 +80,7 @@ class TuneReporter(Reporter):
 
     def epoch(self, epoch: int, metrics: dict[str, float], state: dict[str, Any] | None) -> None:
         self._log(epoch, metrics)
-        if state is None:
-            tune.report(metrics)
-            return
+        assert state is not None, "every epoch but the last carries a retry state"
         with tempfile.TemporaryDirectory() as folder:
             torch.save({**state, "trial_id": self.trial_id}, Path(folder) / CHECKPOINT_FILE)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

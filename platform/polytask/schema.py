@@ -37,6 +37,7 @@ ERROR = "error"  # an exception; FAILED
 INTERRUPTED = "stopped"  # Tune stopped its process or Ctrl-C; KILLED
 RESTARTED = "restarted"  # an abandoned attempt, deleted when its retry started from scratch
 LOST = "lost"  # its Tune trial never reported; FAILED
+DUPLICATE = "duplicate"  # an empty second run left by a create_run sent again after its reply was lost; deleted
 
 # --------------------------------------------------------------------------- names and labels
 

@@ -1,4 +1,5 @@
-"""The tracking server restarted mid-study loses no point: a real study (4 trials) logs over HTTP
+"""Tracking faults against a real `mlflow server`. A create_run whose reply is lost leaves one run
+(a proxy drops the reply). The tracking server restarted mid-study loses no point: a real study (4 trials) logs over HTTP
 to a real `mlflow server` (SQLite store); once a trial has logged its first epoch the server's
 whole process group is stopped, stays down for longer than polytask's old retry budget (~20 s)
 tolerated, and is started again on the same port and store. The trials wait with their points
@@ -7,7 +8,10 @@ metric history of every trial is counted: each point once, none missing."""
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import io
+import json
 import threading
 import time
 
@@ -17,6 +21,7 @@ from rich.console import Console
 
 from benchmarks.tracking_load import PointCount, count_points, restart_server
 from polytask.ops.server import TrackingServer
+from polytask.ops.tracking import Tracking, TrialRun
 from polytask.spec import parse_spec
 from polytask.study.run import run_study
 from tests.support import study_dict
@@ -88,3 +93,66 @@ def _restart_after_first_epoch(server: TrackingServer, fault: dict) -> None:
         return
     fault["stopped_at_s"] = time.monotonic() - started
     fault["outage_s"] = restart_server(server, OUTAGE)
+
+
+class _DropFirstCreateReply(http.server.BaseHTTPRequestHandler):
+    """A proxy in front of a real ``mlflow server``: every request goes through; the reply to the
+    first ``runs/create`` is dropped after the server has created the run (the connection closes
+    without an answer), as a network that loses a reply would."""
+
+    upstream = ""
+    creates: list[str] = []
+
+    def do_GET(self):
+        self._forward()
+
+    def do_POST(self):
+        self._forward()
+
+    def _forward(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        host, port = self.upstream.split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request(self.command, self.path, body, {k: v for k, v in self.headers.items() if k.lower() != "host"})
+        reply = connection.getresponse()
+        payload = reply.read()
+        if self.path.endswith("/runs/create"):
+            self.creates.append(json.loads(payload)["run"]["info"]["run_id"])
+            if len(self.creates) == 1:
+                self.close_connection = True  # the run exists; its caller never hears of it
+                return
+        self.send_response(reply.status)
+        for key, value in reply.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_create_run_whose_reply_is_lost_leaves_one_run(tmp_path):
+    server = TrackingServer(port=0, folder=tmp_path / "mlflow").start()
+    _DropFirstCreateReply.upstream = server.uri.removeprefix("http://").rstrip("/")
+    _DropFirstCreateReply.creates = []
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DropFirstCreateReply)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        direct = MlflowClient(server.uri)
+        experiment = direct.create_experiment("lost-reply")
+        parent = direct.create_run(experiment, run_name="study").info.run_id
+        tracking = Tracking(uri=f"http://127.0.0.1:{proxy.server_address[1]}", experiment_id=experiment, parent_run_id=parent, study="study")
+        run = TrialRun.open(tracking, trial_id="trial_1", run_name="equal/seed0", tags={}, params={"seed": 0}, resuming=False)
+
+        assert len(_DropFirstCreateReply.creates) == 2  # the request was sent again and the store created a second run
+        assert run.run_id == _DropFirstCreateReply.creates[1]
+        live = direct.search_runs([experiment], filter_string="tags.`polytask.trial_id` = 'trial_1'")
+        assert [r.info.run_id for r in live] == [run.run_id]  # one run for the trial
+        lost = direct.get_run(_DropFirstCreateReply.creates[0])
+        assert (lost.info.lifecycle_stage, lost.data.tags["polytask.outcome"]) == ("deleted", "duplicate")
+        assert direct.get_run(run.run_id).data.params == {"seed": "0"}
+    finally:
+        proxy.shutdown()
+        server.stop()

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from polytask.schema import COMPLETED, KIND_TAG, LOST, OUTCOME, RESTARTED, SPEC_FILE, STUDY_FILE, STUDY_TAG, TRIAL_ID_TAG, step_key, tag
+from polytask.schema import COMPLETED, DUPLICATE, KIND_TAG, LOST, OUTCOME, RESTARTED, SPEC_FILE, STUDY_FILE, STUDY_TAG, TRIAL_ID_TAG, step_key, tag
 from polytask.spec import StudySpec
 
 T = TypeVar("T")
@@ -235,12 +235,12 @@ class TrialRun:
         A retry that starts from scratch (its worker died before Tune registered any checkpoint)
         would log its first epochs a second time into the old run; instead the abandoned attempt
         is deleted (restorable from MLflow's trash) so each trial keeps one run with each point once.
+        A ``create_run`` whose reply is lost is sent again (by MLflow's HTTP retries or
+        :func:`retrying`) and the store may then hold two runs for the trial: the one not
+        returned is deleted too.
         """
         mlflow = client(tracking.uri)
-        found = retrying(lambda: mlflow.search_runs(
-            [tracking.experiment_id],
-            filter_string=f"tags.`{tag(TRIAL_ID_TAG)}` = '{trial_id}' and tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'",
-        ))
+        found = _runs_of_trial(mlflow, tracking, trial_id)
         if found and found[0].info.status == "FINISHED" and found[0].data.tags.get(tag(OUTCOME)) == COMPLETED:
             return cls(tracking, found[0].info.run_id, found[0].data.metrics, completed=True)
         if found and resuming:
@@ -252,6 +252,10 @@ class TrialRun:
             retrying(lambda: mlflow.delete_run(stale.info.run_id))
         all_tags = {**tags, "mlflow.parentRunId": tracking.parent_run_id, tag(TRIAL_ID_TAG): trial_id, tag(STUDY_TAG): tracking.study}
         run = retrying(lambda: mlflow.create_run(tracking.experiment_id, run_name=run_name, tags=all_tags))
+        for duplicate in _runs_of_trial(mlflow, tracking, trial_id):
+            if duplicate.info.run_id != run.info.run_id:
+                retrying(lambda: mlflow.set_tag(duplicate.info.run_id, tag(OUTCOME), DUPLICATE))
+                retrying(lambda: mlflow.delete_run(duplicate.info.run_id))
         log_params(mlflow, run.info.run_id, params)
         return cls(tracking, run.info.run_id)
 
@@ -301,6 +305,14 @@ class TrialRun:
         self.flush()
         self.set_tags(tags)
         self._retrying(lambda: self.mlflow.set_terminated(self.run_id, status=status))
+
+
+def _runs_of_trial(mlflow, tracking: Tracking, trial_id: str) -> list[Any]:
+    """The study's live (not deleted) nested runs tagged with Tune trial ``trial_id``."""
+    return list(retrying(lambda: mlflow.search_runs(
+        [tracking.experiment_id],
+        filter_string=f"tags.`{tag(TRIAL_ID_TAG)}` = '{trial_id}' and tags.`mlflow.parentRunId` = '{tracking.parent_run_id}'",
+    )))
 
 
 def set_tags(mlflow, run_id: str, tags: dict[str, str]) -> None:

@@ -217,3 +217,25 @@ def test_an_http_client_leaves_the_long_retries_to_polytask(monkeypatch):
     client("http://127.0.0.1:1")
 
     assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "2" and os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] == "3"
+
+
+def test_a_member_continuing_an_older_checkpoint_logs_its_new_trajectory(tmp_path, monkeypatch):
+    # PBT on a busy machine: this member last reported epoch 3, then continues another member's
+    # epoch-2 checkpoint with new weights; its epoch 3 must be logged again, not skipped.
+    from polytask.study import trial
+
+    monkeypatch.setattr(trial.tune, "report", lambda metrics, checkpoint=None: None)
+    tracking = _study(tmp_path)
+    first = _open(tracking, resuming=False)
+    for epoch in (1, 2, 3):
+        first.log({"epoch": float(epoch), "weight/a": 1.0}, epoch)
+    first.flush()
+    member = _open(tracking, resuming=True)
+    assert member.logged_epoch == 3
+    member.rewind(epoch=2, step=20)
+    assert (member.logged_epoch, member.logged_step) == (2, 0)  # never forward: its own step count was 0
+    reporter = trial.TuneReporter(member, "trial_a")
+    reporter.epoch(3, {"epoch": 3.0, "weight/a": 0.5}, state={"epoch": 3})
+    reporter.epoch(2, {"epoch": 2.0, "weight/a": 0.5}, state={"epoch": 2})  # at or before the checkpoint: held already
+    history = [(m.step, m.value) for m in MlflowClient(tracking.uri).get_metric_history(member.run_id, "weight/a")]
+    assert sorted(history) == [(1, 1.0), (2, 1.0), (3, 0.5), (3, 1.0)]  # the abandoned epoch 3 and the new one

@@ -259,6 +259,11 @@ class TrialRun:
         log_params(mlflow, run.info.run_id, params)
         return cls(tracking, run.info.run_id)
 
+    def rewind(self, epoch: int, step: int) -> None:
+        """Points after ``epoch`` / training ``step`` are logged again (they belong to a trajectory
+        the trial left); an epoch the run already holds then has a second point, the later one."""
+        self.logged_epoch, self.logged_step = min(self.logged_epoch, epoch), min(self.logged_step, step)
+
     def log(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
 

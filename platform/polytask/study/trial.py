@@ -121,6 +121,10 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
         return
     run.set_tags(_placement())
     if state is not None and state.get("trial_id", trial_id) != trial_id:  # PBT: continues another member's model
+        # from the other member's epoch, which may be earlier than this run's last point (on a busy
+        # machine PBT can hand over a checkpoint older than the epoch this member last reported):
+        # what follows is a new trajectory, logged from that epoch on
+        run.rewind(state["epoch"], state["global_step"])
         run.log({pbt_key("copied"): 1.0, **{pbt_key(task_weight(t)): w for t, w in zip(spec.task_names, weights or [])}}, state["epoch"])
         run.set_tags({"pbt.copied_from": state["trial_id"]})
     try:

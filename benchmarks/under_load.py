@@ -4,8 +4,9 @@ the machine is?
     python benchmarks/under_load.py                         # the scheduler, resume and fault tests, 3 rounds
     python benchmarks/under_load.py --rounds 5 --burners-per-core 2 -- tests/integration/test_schedulers.py
 
-Starts ``--burners-per-core`` busy processes per core (pure Python loops, at the default
-priority), runs the given tests ``--rounds`` times with pytest while they burn, stops the
+Starts ``--burners-per-core`` busy processes per core (pure Python loops at niceness ``--nice``,
+default 15: the niceness Ray gives its worker processes, so a burner competes with a trial as
+another study's trial would; at 0 the trials, niced by Ray, get almost no CPU), runs the given tests ``--rounds`` times with pytest while they burn, stops the
 burners (by their own PIDs: nothing else is touched) and prints one line per round and a
 summary (rounds passed, the failed test ids). Exit code 1 when any round failed. Long: every
 round is a full run of the tests on a machine with a third of its CPU; run on purpose, not in CI.
@@ -28,7 +29,8 @@ DEFAULT_TESTS = [
 ]
 
 
-def burn() -> None:
+def burn(niceness: int) -> None:
+    os.nice(niceness)
     while True:
         pass
 
@@ -37,13 +39,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3, help="how many times to run the tests (default 3)")
     parser.add_argument("--burners-per-core", type=int, default=2, help="busy processes per CPU core (default 2)")
+    parser.add_argument("--nice", type=int, default=15, help="the burners' niceness (default 15, as Ray's workers)")
     parser.add_argument("tests", nargs="*", default=DEFAULT_TESTS, help="pytest paths or node ids (default: scheduler, resume and fault tests)")
     args = parser.parse_args()
 
-    burners = [multiprocessing.Process(target=burn, daemon=True) for _ in range(args.burners_per_core * (os.cpu_count() or 1))]
+    burners = [multiprocessing.Process(target=burn, args=(args.nice,), daemon=True) for _ in range(args.burners_per_core * (os.cpu_count() or 1))]
     for process in burners:
         process.start()
-    print(f"{len(burners)} burners on {os.cpu_count()} cores; {args.rounds} rounds of {' '.join(args.tests)}", flush=True)
+    print(f"{len(burners)} burners (nice {args.nice}) on {os.cpu_count()} cores; {args.rounds} rounds of {' '.join(args.tests)}", flush=True)
     failures: list[list[str]] = []
     try:
         for round_ in range(1, args.rounds + 1):

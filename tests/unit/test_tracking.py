@@ -239,3 +239,13 @@ def test_a_member_continuing_an_older_checkpoint_logs_its_new_trajectory(tmp_pat
     reporter.epoch(2, {"epoch": 2.0, "weight/a": 0.5}, state={"epoch": 2})  # at or before the checkpoint: held already
     history = [(m.step, m.value) for m in MlflowClient(tracking.uri).get_metric_history(member.run_id, "weight/a")]
     assert sorted(history) == [(1, 1.0), (2, 1.0), (3, 0.5), (3, 1.0)]  # the abandoned epoch 3 and the new one
+
+
+def test_configured_weights_read_back_under_one_name_also_from_older_studies(tmp_path):
+    from polytask.results.comparison import collect_trials
+
+    tracking = _study(tmp_path)
+    TrialRun.open(tracking, "new", "tuned/seed0/trial1", tags={}, params={"weight/a": 0.5}, resuming=False)
+    TrialRun.open(tracking, "old", "tuned/seed0/trial2", tags={}, params={"weight.a": 1.5}, resuming=False)  # before schema.task_weight
+    frame = collect_trials(tracking).set_index("trial_id")
+    assert frame.loc["new", "params.weight/a"] == 0.5 and frame.loc["old", "params.weight/a"] == 1.5

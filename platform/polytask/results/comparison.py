@@ -60,6 +60,7 @@ from polytask.schema import (
 from polytask.spec import StudySpec
 from polytask.tasks import TASK_TYPES
 
+LEGACY_WEIGHT_PARAM = "weight."  # a configured task weight's param in studies recorded before schema.task_weight
 MANY_TASKS = 4  # beyond this, the table shows each task's primary metric only (all are in trials.csv)
 CAPACITY_TOLERANCE = 0.25  # params vs single-task beyond 1 ± this: the row says Δm may be capacity
 MIN_SEEDS = 3  # fewer seeds per strategy than this: a warning that they cannot separate strategies
@@ -136,7 +137,8 @@ def collect_trials(tracking: Tracking) -> pd.DataFrame:
     for run in trial_runs(tracking):
         tags, params = run.data.tags, run.data.params
         outcome, reason, trial_id = run_outcome(tags)
-        weights = {params_column(key): float(params[key]) for key in params if key.startswith(task_weight(""))}
+        weights = {params_column(task_weight(key.removeprefix(LEGACY_WEIGHT_PARAM))): float(value) for key, value in params.items() if key.startswith(LEGACY_WEIGHT_PARAM)}
+        weights |= {params_column(key): float(value) for key, value in params.items() if key.startswith(task_weight(""))}
         records.append({
             "run_id": run.info.run_id,
             "run_name": run.info.run_name,

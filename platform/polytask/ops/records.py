@@ -45,10 +45,10 @@ def study_metrics(tracking: Tracking, prefix: str) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if k.startswith(prefix)}
 
 
-def metric_histories(tracking: Tracking, run_id: str, keys: Iterable[str]) -> dict[str, dict[int, float]]:
-    """Each key's points on a run: key -> {step: value} (empty for a key never logged)."""
-    mlflow = client(tracking.uri)
-    return {key: {m.step: m.value for m in retrying(lambda: mlflow.get_metric_history(run_id, key))} for key in keys}
+def metric_histories(tracking: Tracking, run_ids: Iterable[str], keys: Iterable[str]) -> dict[str, dict[str, dict[int, float]]]:
+    """Each key's points on each run: run id -> key -> {step: value} (empty for a key never logged)."""
+    mlflow, keys = client(tracking.uri), list(keys)
+    return {run_id: {key: {m.step: m.value for m in retrying(lambda: mlflow.get_metric_history(run_id, key))} for key in keys} for run_id in run_ids}
 
 
 def attach_to_study(tracking: Tracking, files: Iterable[Path], folder: str) -> None:

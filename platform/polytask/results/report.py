@@ -110,15 +110,15 @@ def make_figures(spec: StudySpec, comparison: Comparison, tracking: Tracking, ou
 def weight_histories(spec: StudySpec, comparison: Comparison, tracking: Tracking) -> dict[str, pd.DataFrame]:
     """Per strategy: each task's weight at each logged step (``step/weight/<task>``), mean over its runs."""
     trials = comparison.role(TRIAL)
+    keys = {step_key(task_weight(t)): t for t in spec.task_names}
     histories = {}
     for row in comparison.rows:
         if row.kind != "strategy" or not len(trials):
             continue
         runs = trials[(trials["candidate"] == row.candidate) & (trials["phase"] != SEARCH) & (trials["status"] == "FINISHED")]
         series = []
-        for run_id in runs["run_id"]:
-            keys = {step_key(task_weight(t)): t for t in spec.task_names}
-            points = {keys[key]: values for key, values in metric_histories(tracking, run_id, keys).items()}
+        for run in metric_histories(tracking, runs["run_id"], keys).values():
+            points = {keys[key]: values for key, values in run.items()}
             if any(points.values()):
                 series.append(pd.DataFrame(points))
         if series:

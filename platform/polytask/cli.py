@@ -4,6 +4,7 @@ Exit codes: 0 done; 1 the study ran but no trial finished; 2 a problem found bef
 started (bad spec, bad data, unreachable cluster or tracking server, an output folder that cannot
 be written or whose disk is full) — the message names the field, value and fix
 (docs/reliability-inputs.md lists every kind).
+130 Ctrl-C stopped the trials (``polytask resume OUTPUT`` continues them).
 ``submit``: 0 the job succeeded, 1 it failed or was stopped, 130 Ctrl-C (the job goes on).
 """
 
@@ -19,7 +20,7 @@ import typer
 from rich.console import Console
 
 from polytask import __version__
-from polytask.errors import Problem, StudyError
+from polytask.errors import Problem, StudyError, StudyInterrupted
 from polytask.ops.credentials import mask_credentials
 from polytask.ops.server import client_host, serve, server_env
 from polytask.schema import SPEC_FILE, STUDY_FILE
@@ -73,6 +74,8 @@ def run(
         result = run_study(study, output=output, address=address, overwrite=overwrite, console=console, verbose=verbose)
     except StudyError as exc:
         _fail(exc)
+    except StudyInterrupted as exc:
+        _interrupted(exc)
     _exit_for(result)
 
 
@@ -90,7 +93,16 @@ def resume(
         result = resume_study(output, address=address, console=console, verbose=verbose)
     except StudyError as exc:
         _fail(exc)
+    except StudyInterrupted as exc:
+        _interrupted(exc)
     _exit_for(result)
+
+
+def _interrupted(interruption: StudyInterrupted) -> None:
+    from rich.markup import escape
+
+    errors.print(f"[yellow]{escape(str(interruption))}[/yellow]", highlight=False, markup=True, soft_wrap=True)  # one line, to copy the command
+    raise typer.Exit(interruption.exit_code)
 
 
 def _exit_for(result) -> None:

@@ -71,3 +71,15 @@ def listing(values: Any, limit: int = LISTED, quote: bool = True) -> str:
 
 def unknown_name(kind: str, value: Any, known: Any) -> str:
     return f"unknown {kind} '{value}'.{did_you_mean(value, known)} Allowed: {', '.join(sorted(known))}"
+
+
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a study before its trials ended: what they had logged is kept, the
+    interrupted trials are recorded as interrupted, and ``polytask resume`` continues. A
+    KeyboardInterrupt, as a Ctrl-C is in Python; the CLI exits with code 130 (128 + SIGINT)."""
+
+    exit_code = 130
+
+    def __init__(self, output: Any, finished: int, total: int) -> None:
+        self.output = output
+        super().__init__(f"interrupted with {finished} of {total} trials finished; `polytask resume {output}` continues the study")

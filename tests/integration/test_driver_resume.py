@@ -5,13 +5,9 @@ FINISHED run per trial."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import optuna
 import pytest
@@ -19,56 +15,12 @@ import yaml
 from mlflow import MlflowClient
 
 from polytask.ops.tracking import Tracking
+from tests.processes import Study
 from tests.support import study_dict
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 STEPS = 400  # per epoch: an epoch takes a few seconds on 2 cores (~6 ms a step), so the kill lands inside epoch 2
-
-
-def session_processes(sid: int) -> list[int]:
-    """PIDs whose session is ``sid`` (the driver's, started with start_new_session)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid:  # after the command: state, ppid, pgrp, session
-                pids.append(int(entry.name))
-    return pids
-
-
-class Study:
-    """`polytask ...` in a session of its own, its output collected line by line."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "polytask", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
-        self.reader.start()
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, text: str, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.lines):
-            assert self.process.poll() is None and time.monotonic() < deadline, f"no {text!r} in:\n{self.log}"
-            time.sleep(0.05)
-
-    def kill_all(self) -> None:
-        """SIGKILL the driver and everything in its session (the local Ray it started)."""
-        sid = self.process.pid
-        for pid in session_processes(sid):
-            os.kill(pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-        deadline = time.monotonic() + 30
-        while session_processes(sid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not session_processes(sid), "processes of the killed study are still alive"
 
 
 def test_a_killed_driver_resumes_without_rerunning_or_duplicating(tmp_path, text_data):
@@ -108,9 +60,7 @@ def test_a_killed_driver_resumes_without_rerunning_or_duplicating(tmp_path, text
     assert before["equal/seed1"].info.status == "RUNNING"  # its driver died; nobody ended it
 
     second = Study("resume", str(output))
-    second.process.wait(timeout=600)
-    second.reader.join(timeout=10)
-    assert second.process.returncode == 0, second.log
+    assert second.finish() == 0, second.log
     assert "started  equal/seed0" not in second.log  # the finished trial did not train again
 
     after = runs()

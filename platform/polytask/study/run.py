@@ -21,13 +21,13 @@ from rich.console import Console
 
 from polytask.data import Dataset, PreparedData, check_frames, load_datasets, prepare_data, train_texts
 from polytask.encoders import load_tokenizer
-from polytask.errors import Problem, StudyError
+from polytask.errors import Problem, StudyError, StudyInterrupted
 from polytask.ops.credentials import mask_credentials
 from polytask.ops.output import check_output_folder, make_output_folder
 from polytask.ops.preflight import check_address, check_tracking
 from polytask.ops.tracking import Tracking, end_study, log_study_metrics, reopen, settle_runs, start_study
 from polytask.results.trivial import trivial_metrics
-from polytask.schema import COMPLETED, DIVERGED, ERROR, SPEC_FILE, STOPPED, STUDY_FILE, TRIAL, TRIAL_ID, reached_the_end
+from polytask.schema import COMPLETED, DIVERGED, ERROR, INTERRUPTED, SPEC_FILE, STOPPED, STUDY_FILE, TRIAL, TRIAL_ID, reached_the_end
 from polytask.spec import TEXT_ENCODERS, StudySpec, load_spec, resolve_training
 from polytask.study import baselines, distill
 from polytask.study.search import plan_trials
@@ -183,7 +183,12 @@ def _fit(tuner, total: int, spec: StudySpec, tracking: Tracking, output: Path, c
     console.print(f"Study '{spec.name}': {total} trials ({scheduler}); MLflow {mask_credentials(tracking.uri)} (run {tracking.parent_run_id[:8]}); output {output}")
     try:
         results = tuner.fit()
-        settle_runs(tracking, _outcomes(results, spec.training.epochs))
+        outcomes = _outcomes(results, spec.training.epochs)
+        settle_runs(tracking, outcomes)
+        # Tune was interrupted (Ctrl-C, SIGUSR1): a trial it never ended, or one cut off mid-training
+        if results.num_terminated + results.num_errors < len(results) or any(o[1] == INTERRUPTED for o in outcomes.values()):
+            # no comparison of a half-run study: it would read as the answer
+            raise StudyInterrupted(output, sum(o == ("FINISHED", COMPLETED) for o in outcomes.values()), total)
         comparison = write_report(spec, tracking, output)
     except BaseException as exc:
         end_study(tracking, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
@@ -218,7 +223,9 @@ def _outcomes(results, epochs: int) -> dict[str, tuple[str, str]]:
         elif metrics.get("diverged"):
             outcomes[metrics[TRIAL_ID]] = ("FAILED", DIVERGED)
         elif not reached_the_end(metrics, epochs):
-            outcomes[metrics[TRIAL_ID]] = ("FINISHED", STOPPED)
+            # Tune marks the last result of a trial it stopped on a scheduler's decision done;
+            # a trial cut off by Ctrl-C in the driver never got that far
+            outcomes[metrics[TRIAL_ID]] = ("FINISHED", STOPPED) if metrics.get("done") else ("KILLED", INTERRUPTED)
         else:
             outcomes[metrics[TRIAL_ID]] = ("FINISHED", COMPLETED)
     return outcomes

@@ -137,7 +137,14 @@ def run_trial(config: dict[str, Any], context: StudyContext) -> None:
     except Exception:
         run.finish("FAILED", outcome=ERROR, reason=traceback.format_exc(limit=-8))
         raise
-    except BaseException:  # Tune stopping the trial (SystemExit) or Ctrl-C
+    except SystemExit:
+        # Tune stopped the trial (a scheduler's decision, the end of a PBT member, Ctrl-C in the
+        # driver): only the driver knows which, and it ends the run (settle_runs). Ending it here
+        # too raced with the driver: Tune does not wait for this thread, so on a busy machine
+        # this write could land after the driver's and leave a scheduler-stopped run KILLED.
+        # Every point is in MLflow already (flushed before each tune.report).
+        raise
+    except BaseException:  # Ctrl-C in this process
         run.finish("KILLED", outcome=INTERRUPTED)
         raise
     run.finish("FINISHED", outcome=COMPLETED)

@@ -18,6 +18,7 @@ import argparse
 import multiprocessing
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +44,9 @@ def main() -> int:
     parser.add_argument("tests", nargs="*", default=DEFAULT_TESTS, help="pytest paths or node ids (default: scheduler, resume and fault tests)")
     args = parser.parse_args()
 
+    # SIGTERM (and SIGINT, ignored in a background job) ends the rounds through the finally below,
+    # so no burner outlives this script
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     burners = [multiprocessing.Process(target=burn, args=(args.nice,), daemon=True) for _ in range(args.burners_per_core * (os.cpu_count() or 1))]
     for process in burners:
         process.start()
